@@ -1,0 +1,44 @@
+# Run `make help` for the list of targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV := $(CURDIR)/scripts/uv
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export HOST PORT
+
+.PHONY: help
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+.PHONY: install
+install: ## Install the locked dependencies into backend/.venv
+	cd backend && $(UV) sync --locked --quiet
+
+.PHONY: run
+run: install ## Create the schema and serve with reload on HOST:PORT (SQLite unless DATABASE_URL says otherwise)
+	cd backend && $(UV) run --locked python -m todo create-schema
+	cd backend && $(UV) run --locked uvicorn todo.main:create_app --factory --reload --host $(HOST) --port $(PORT)
+
+.PHONY: test
+test: install ## Run the whole suite on SQLite and on PostgreSQL
+	cd backend && $(UV) run --locked pytest
+
+.PHONY: format
+format: install ## Format and fix what the linter can
+	cd backend && $(UV) run --locked ruff format . && $(UV) run --locked ruff check --fix .
+
+.PHONY: lint
+lint: install ## Check formatting and lint
+	cd backend && $(UV) run --locked ruff format --check . && $(UV) run --locked ruff check .
+
+.PHONY: typecheck
+typecheck: install ## mypy --strict
+	cd backend && $(UV) run --locked mypy
+
+.PHONY: check
+check: lint typecheck test ## The gate: format, lint, types, tests
+
+.PHONY: openapi
+openapi: install ## Rewrite the committed OpenAPI contract from the app
+	cd backend && $(UV) run --locked python scripts/export_openapi.py

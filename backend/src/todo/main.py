@@ -1,0 +1,70 @@
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from todo import health
+from todo.config import Settings, get_settings
+from todo.db import Database
+from todo.identity import USER_ID_HEADER
+from todo.middleware import BodySizeLimitMiddleware, UnexpectedErrorMiddleware
+from todo.problems import FieldProblem, Problem, install_problem_handlers
+from todo.tasks import router as tasks_router
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    logging.basicConfig(level=settings.log_level.upper())
+    database = database or Database(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await database.dispose()
+
+    app = FastAPI(
+        title="Todo API",
+        version="1.0.0",
+        summary="Each user's tasks, stored in PostgreSQL or SQLite.",
+        description=(
+            "Every task operation names its user in the `X-User-ID` header. "
+            "Errors are RFC 9457 `application/problem+json` documents."
+        ),
+        lifespan=lifespan,
+        generate_unique_id_function=lambda route: route.name,
+    )
+    app.state.settings = settings
+    app.state.database = database
+
+    install_problem_handlers(app)
+    app.include_router(health.router)
+    app.include_router(tasks_router.router)
+
+    # Added innermost first: CORS wraps everything, so even a 500 carries its headers.
+    app.add_middleware(UnexpectedErrorMiddleware)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        allow_headers=[USER_ID_HEADER, "Content-Type"],
+        expose_headers=["Location", "Link"],
+        max_age=600,
+    )
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = FastAPI.openapi(app)
+            schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+            for model in (Problem, FieldProblem):
+                model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                schemas.update(model_schema.pop("$defs", {}))
+                schemas[model.__name__] = model_schema
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

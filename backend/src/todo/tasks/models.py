@@ -1,0 +1,50 @@
+from datetime import datetime
+from enum import StrEnum
+from uuid import UUID, uuid4
+
+from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, String, Uuid
+from sqlmodel import Field, SQLModel
+
+from todo.timestamps import UTCDateTime
+from todo.users.models import User  # noqa: F401  (the table the foreign key names)
+
+__all__ = ["DESCRIPTION_MAX_LENGTH", "TITLE_MAX_LENGTH", "Task", "TaskStatus"]
+
+TITLE_MAX_LENGTH = 200
+DESCRIPTION_MAX_LENGTH = 2000
+
+
+class TaskStatus(StrEnum):
+    PENDING = "pending"
+    COMPLETED = "completed"
+
+
+class Task(SQLModel, table=True):
+    __tablename__ = "tasks"
+    __table_args__ = (
+        CheckConstraint(f"length(title) BETWEEN 1 AND {TITLE_MAX_LENGTH}", name="title_length"),
+        CheckConstraint(
+            f"description IS NULL OR length(description) <= {DESCRIPTION_MAX_LENGTH}",
+            name="description_length",
+        ),
+        # A VARCHAR with a CHECK, not a native ENUM: it migrates like any column.
+        CheckConstraint("status IN ('pending', 'completed')", name="status_values"),
+        # Serves the list query, newest first, keyset-paginated.
+        Index("ix_tasks_user_id_created_at_id", "user_id", "created_at", "id"),
+        Index("ix_tasks_user_id_status_created_at_id", "user_id", "status", "created_at", "id"),
+    )
+
+    id: UUID = Field(default_factory=uuid4, primary_key=True)
+    user_id: UUID = Field(
+        sa_column=Column(Uuid(), ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    )
+    title: str = Field(sa_column=Column(String(TITLE_MAX_LENGTH), nullable=False))
+    description: str | None = Field(
+        default=None, sa_column=Column(String(DESCRIPTION_MAX_LENGTH), nullable=True)
+    )
+    status: str = Field(
+        default=TaskStatus.PENDING.value,
+        sa_column=Column(String(16), nullable=False, server_default=TaskStatus.PENDING.value),
+    )
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

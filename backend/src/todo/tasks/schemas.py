@@ -1,0 +1,92 @@
+import unicodedata
+from datetime import datetime
+from typing import Annotated, Any, Self
+from uuid import UUID
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+from todo.tasks.models import DESCRIPTION_MAX_LENGTH, TITLE_MAX_LENGTH, TaskStatus
+
+
+def _storable(value: str) -> str:
+    # "\ud800" is valid JSON and a valid Python str, but not UTF-8: no
+    # database driver can store it.
+    if any("\ud800" <= char <= "\udfff" for char in value):
+        raise ValueError("must not contain unpaired UTF-16 surrogates")
+    return value
+
+
+def _no_control_characters(value: str) -> str:
+    if any(unicodedata.category(char) == "Cc" for char in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain the NUL character")
+    return value
+
+
+Title = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX_LENGTH),
+    AfterValidator(_storable),
+    AfterValidator(_no_control_characters),
+    Field(description="1 to 200 characters once trimmed; no control characters."),
+]
+Description = Annotated[
+    str,
+    StringConstraints(max_length=DESCRIPTION_MAX_LENGTH),
+    AfterValidator(_storable),
+    AfterValidator(_no_nul),
+    Field(description="At most 2000 characters."),
+]
+
+
+class TaskCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: Title
+    description: Description | None = None
+    status: TaskStatus = TaskStatus.PENDING
+
+
+class TaskUpdate(BaseModel):
+    """A partial update: the fields given change, the others keep their value."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
+
+    # Defaults are not validated, so an omitted title or status stays unset,
+    # while an explicit null is refused: neither can be cleared.
+    title: Annotated[Title, Field(default=None)]
+    description: Description | None = None
+    status: Annotated[TaskStatus, Field(default=None)]
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Self:
+        if not self.model_fields_set:
+            raise ValueError("give at least one of title, description, status")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        return self.model_dump(exclude_unset=True)
+
+
+class TaskRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: UUID
+    user_id: UUID
+    title: str
+    description: str | None
+    status: TaskStatus
+    created_at: datetime
+    updated_at: datetime

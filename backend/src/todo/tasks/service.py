@@ -1,0 +1,123 @@
+"""Task rules and queries. Every statement is scoped to its owner here."""
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import ColumnElement, Uuid, and_, case, delete, literal, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from todo.errors import NotFoundError
+from todo.tasks.cursor import Cursor
+from todo.tasks.models import Task, TaskStatus
+from todo.tasks.schemas import TaskCreate, TaskUpdate
+from todo.timestamps import UTCDateTime, advance_timestamp, utcnow
+from todo.users.service import ensure_user
+
+
+class TaskNotFoundError(NotFoundError):
+    problem_type = "urn:todo:problem:task-not-found"
+    title = "Task not found"
+
+    def __init__(self, task_id: UUID) -> None:
+        super().__init__(f"There is no task {task_id} for this user.")
+
+
+def owned_by(user_id: UUID, task_id: UUID | None = None) -> ColumnElement[bool]:
+    """The one ownership filter: another user's task is simply not found."""
+    if task_id is None:
+        return col(Task.user_id) == user_id
+    return and_(col(Task.user_id) == user_id, col(Task.id) == task_id)
+
+
+async def create_task(session: AsyncSession, user_id: UUID, data: TaskCreate) -> Task:
+    now = utcnow()
+    task = Task(
+        user_id=user_id,
+        title=data.title,
+        description=data.description,
+        status=data.status.value,
+        created_at=now,
+        updated_at=now,
+    )
+    # The user row normally exists already; upserting it in the same
+    # transaction keeps the foreign key satisfied even if it does not.
+    await ensure_user(session, user_id, commit=False)
+    session.add(task)
+    await session.commit()
+    return task
+
+
+async def get_task(session: AsyncSession, user_id: UUID, task_id: UUID) -> Task:
+    task = await session.scalar(select(Task).where(owned_by(user_id, task_id)))
+    if task is None:
+        raise TaskNotFoundError(task_id)
+    return task
+
+
+async def list_tasks(
+    session: AsyncSession,
+    user_id: UUID,
+    *,
+    status: TaskStatus | None,
+    limit: int,
+    after: Cursor | None,
+) -> Sequence[Task]:
+    """Up to `limit` tasks, newest first, strictly after the cursor."""
+    statement = select(Task).where(owned_by(user_id))
+    if status is not None:
+        statement = statement.where(col(Task.status) == status.value)
+    if after is not None:
+        # A row comparison, which both databases answer from the index.
+        statement = statement.where(
+            tuple_(col(Task.created_at), col(Task.id))
+            < tuple_(literal(after.created_at, UTCDateTime()), literal(after.id, Uuid()))
+        )
+    statement = statement.order_by(col(Task.created_at).desc(), col(Task.id).desc()).limit(limit)
+    return (await session.scalars(statement)).all()
+
+
+async def _update_returning(
+    session: AsyncSession, user_id: UUID, task_id: UUID, values: dict[str, Any]
+) -> Task:
+    now = literal(utcnow(), UTCDateTime())
+    statement = (
+        update(Task)
+        .where(owned_by(user_id, task_id))
+        .values(**values, updated_at=advance_timestamp(col(Task.updated_at), now))
+        .returning(Task)
+        .execution_options(synchronize_session=False)
+    )
+    task = (await session.scalars(statement)).one_or_none()
+    if task is None:
+        raise TaskNotFoundError(task_id)
+    await session.commit()
+    return task
+
+
+async def update_task(
+    session: AsyncSession, user_id: UUID, task_id: UUID, data: TaskUpdate
+) -> Task:
+    changes = data.changes()
+    if "status" in changes:
+        changes["status"] = TaskStatus(changes["status"]).value
+    return await _update_returning(session, user_id, task_id, changes)
+
+
+async def toggle_task(session: AsyncSession, user_id: UUID, task_id: UUID) -> Task:
+    # One statement: the database flips whatever the row holds when the write
+    # lands, so concurrent toggles each count.
+    flipped = case(
+        (col(Task.status) == TaskStatus.PENDING.value, TaskStatus.COMPLETED.value),
+        else_=TaskStatus.PENDING.value,
+    )
+    return await _update_returning(session, user_id, task_id, {"status": flipped})
+
+
+async def delete_task(session: AsyncSession, user_id: UUID, task_id: UUID) -> None:
+    statement = delete(Task).where(owned_by(user_id, task_id)).returning(col(Task.id))
+    deleted = (await session.execute(statement)).first()
+    if deleted is None:
+        raise TaskNotFoundError(task_id)
+    await session.commit()

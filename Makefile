@@ -5,6 +5,7 @@ SHELL := /bin/bash
 UV := $(CURDIR)/scripts/uv
 HOST ?= 127.0.0.1
 PORT ?= 8000
+WORKERS ?= 2
 export HOST PORT
 
 .PHONY: help
@@ -19,6 +20,11 @@ install: ## Install the locked dependencies into backend/.venv
 run: install ## Create the schema and serve with reload on HOST:PORT (SQLite unless DATABASE_URL says otherwise)
 	cd backend && $(UV) run --locked python -m todo create-schema
 	cd backend && $(UV) run --locked uvicorn todo.main:create_app --factory --reload --host $(HOST) --port $(PORT)
+
+.PHONY: serve
+serve: install ## Serve for production: WORKERS processes, no reload, no access log
+	cd backend && $(UV) run --locked --no-dev uvicorn todo.main:create_app --factory \
+		--host $(HOST) --port $(PORT) --workers $(WORKERS) --no-access-log
 
 .PHONY: test
 test: install ## Run the whole suite on SQLite and on PostgreSQL

@@ -23,7 +23,7 @@ run: install ## Create the schema and serve with reload on HOST:PORT (SQLite unl
 
 .PHONY: serve
 serve: install ## Serve for production: WORKERS processes, no reload, no access log
-	cd backend && $(UV) run --locked --no-dev uvicorn todo.main:create_app --factory \
+	cd backend && $(UV) run --locked uvicorn todo.main:create_app --factory \
 		--host $(HOST) --port $(PORT) --workers $(WORKERS) --no-access-log
 
 .PHONY: test

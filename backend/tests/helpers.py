@@ -1,0 +1,40 @@
+"""Small helpers shared by the tests."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    """The response is an RFC 9457 problem with `status`; returns its body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM_MEDIA_TYPE)
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    for member in ("type", "title", "detail"):
+        assert isinstance(body[member], str)
+        assert body[member]
+    assert "Traceback" not in response.text
+    return body
+
+
+def parse_timestamp(value: str) -> datetime:
+    """An RFC 3339 timestamp in UTC, as the API writes it."""
+    assert value.endswith("Z"), value
+    parsed = datetime.fromisoformat(value)
+    assert parsed.utcoffset() is not None
+    assert parsed.utcoffset() == UTC.utcoffset(None)
+    return parsed
+
+
+async def create_task(
+    client: httpx.AsyncClient, headers: dict[str, str], **fields: Any
+) -> dict[str, Any]:
+    body = {"title": "A task", **fields}
+    response = await client.post("/api/tasks", json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    task: dict[str, Any] = response.json()
+    return task

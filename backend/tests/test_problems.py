@@ -15,6 +15,12 @@ async def test_unknown_route_is_a_404_problem(client: httpx.AsyncClient) -> None
     assert body["instance"] == "/nowhere"
 
 
+async def test_trailing_slash_is_a_404_problem_not_a_redirect(
+    client: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
+    assert_problem(await client.get("/api/tasks/", headers=headers), 404)
+
+
 async def test_wrong_method_is_a_405_problem_with_every_allowed_method(
     client: httpx.AsyncClient, headers: dict[str, str]
 ) -> None:

@@ -35,6 +35,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         ),
         lifespan=lifespan,
         generate_unique_id_function=lambda route: route.name,
+        # An API answers its own URLs; a redirect would have an empty, non-JSON body.
+        redirect_slashes=False,
     )
     app.state.settings = settings
     app.state.database = database

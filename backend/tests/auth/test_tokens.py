@@ -124,7 +124,9 @@ async def test_missing_token_is_401_without_error_code(
 async def test_malformed_bearer_credentials_are_401(
     jwt_client: httpx.AsyncClient, authorization: str
 ) -> None:
-    response = await jwt_client.get("/api/tasks", headers={"Authorization": authorization.encode()})
+    response = await jwt_client.get(
+        "/api/tasks", headers={b"Authorization": authorization.encode()}
+    )
 
     assert response.status_code == 401
     assert response.headers["www-authenticate"].startswith(INVALID_TOKEN_CHALLENGE)

@@ -3,6 +3,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 UV := $(CURDIR)/scripts/uv
+# The real Better Auth issuer the interoperability test runs (Node 20+ and npm).
+BETTER_AUTH := backend/tests/interop/better-auth
 HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
@@ -27,8 +29,15 @@ serve: install ## Serve for production: WORKERS processes, no reload, no access 
 		--host $(HOST) --port $(PORT) --workers $(WORKERS) --no-access-log
 
 .PHONY: test
-test: install ## Run the whole suite on SQLite and on PostgreSQL
+test: install node-deps ## Run the whole suite on SQLite and on PostgreSQL
 	cd backend && $(UV) run --locked pytest
+
+.PHONY: node-deps
+node-deps: $(BETTER_AUTH)/node_modules/.package-lock.json ## Install the locked npm packages of the Better Auth interop test
+
+$(BETTER_AUTH)/node_modules/.package-lock.json: $(BETTER_AUTH)/package-lock.json $(BETTER_AUTH)/package.json
+	cd $(BETTER_AUTH) && npm ci --no-audit --no-fund
+	touch $@
 
 .PHONY: format
 format: install ## Format and fix what the linter can

@@ -12,7 +12,9 @@ CONTRACT = Path(__file__).resolve().parents[2] / "specs/001-backend-api-data/con
 
 
 def render() -> str:
-    app = create_app(Settings(database_url="sqlite:///:memory:"))
+    # The committed contract is header mode's; JWT mode differs only in how
+    # the caller is named (see README).
+    app = create_app(Settings(database_url="sqlite:///:memory:", auth_mode="header"))
     return yaml.safe_dump(app.openapi(), sort_keys=False, allow_unicode=True)
 
 

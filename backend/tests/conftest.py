@@ -63,11 +63,13 @@ async def app(database: Database, database_url: str) -> AsyncIterator[FastAPI]:
     # Each test starts from empty tables.
     async with database.engine.begin() as connection:
         if database.dialect == "postgresql":
-            await connection.execute(text("TRUNCATE users, tasks"))
+            await connection.execute(text("TRUNCATE users, tasks, user_identities"))
         else:
             await connection.execute(text("DELETE FROM tasks"))
+            await connection.execute(text("DELETE FROM user_identities"))
             await connection.execute(text("DELETE FROM users"))
     database.known_users.clear()
+    database.known_identities.clear()
 
 
 @pytest.fixture

@@ -2,13 +2,15 @@
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 BACKEND_DIR = Path(__file__).resolve().parents[2]
 DEFAULT_SQLITE_PATH = BACKEND_DIR / "var" / "todo.db"
+# RFC 7518 section 3.2: an HS256 key is at least as long as the hash.
+MIN_JWT_SECRET_BYTES = 32
 
 
 class Settings(BaseSettings):
@@ -23,6 +25,20 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1024 * 1024
     log_level: str = "INFO"
 
+    # Who is calling: `header` trusts X-User-ID (development only); `jwt`
+    # verifies a bearer token from AUTH_JWKS_URL's keys or AUTH_JWT_SECRET.
+    auth_mode: Literal["header", "jwt"] = "header"
+    auth_jwks_url: str | None = None
+    auth_jwt_secret: SecretStr | None = None
+    auth_issuer: str | None = None
+    auth_audience: str | None = None
+    # Fetched keys are used this long before the key set is fetched again,
+    # so a key the issuer removed stops working after at most this long.
+    auth_jwks_cache_seconds: float = Field(default=300, gt=0)
+    # At most one fetch per this many seconds, however many tokens name a key
+    # this service has not seen.
+    auth_jwks_cooldown_seconds: float = Field(default=30, gt=0)
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
@@ -30,6 +46,29 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
+
+    @field_validator(
+        "auth_jwks_url", "auth_jwt_secret", "auth_issuer", "auth_audience", mode="before"
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `AUTH_ISSUER=` in an env file means "not set", not "the empty issuer".
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> Self:
+        if self.auth_mode == "jwt" and (self.auth_jwks_url is None) == (
+            self.auth_jwt_secret is None
+        ):
+            raise ValueError("AUTH_MODE=jwt needs exactly one of AUTH_JWKS_URL and AUTH_JWT_SECRET")
+        if self.auth_jwks_url is not None and not self.auth_jwks_url.startswith(
+            ("https://", "http://")
+        ):
+            raise ValueError("AUTH_JWKS_URL must be an http:// or https:// URL")
+        secret = self.auth_jwt_secret
+        if secret is not None and len(secret.get_secret_value().encode()) < MIN_JWT_SECRET_BYTES:
+            raise ValueError(f"AUTH_JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes")
+        return self
 
 
 @lru_cache

@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import SQLModel
 
+from todo.auth.base import Subject
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 KNOWN_USERS_LIMIT = 100_000
 
@@ -76,11 +78,18 @@ class Database:
         # Users this process has already made sure of, so that only a user's
         # first request pays for the upsert.
         self.known_users: set[UUID] = set()
+        # The same for token subjects, with the user each is linked to.
+        self.known_identities: dict[Subject, UUID] = {}
 
     def remember_user(self, user_id: UUID) -> None:
         if len(self.known_users) >= KNOWN_USERS_LIMIT:
             self.known_users.clear()
         self.known_users.add(user_id)
+
+    def remember_identity(self, subject: Subject, user_id: UUID) -> None:
+        if len(self.known_identities) >= KNOWN_USERS_LIMIT:
+            self.known_identities.clear()
+        self.known_identities[subject] = user_id
 
     @property
     def dialect(self) -> str:

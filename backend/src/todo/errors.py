@@ -18,6 +18,10 @@ class TodoError(Exception):
         self.headers = headers or {}
 
 
+class UnauthorizedError(TodoError):
+    status_code = HTTPStatus.UNAUTHORIZED
+
+
 class NotFoundError(TodoError):
     status_code = HTTPStatus.NOT_FOUND
 

@@ -1,60 +1,110 @@
-"""Who is calling: today the `X-User-ID` header, later a verified JWT.
+"""Who is calling, as this service's user id.
 
-Only this module knows how the caller is identified; routers depend on
-`CurrentUser` and nothing else.
+Only this module turns credentials into a user: routers depend on
+`CurrentUser`, and which mode checks the credentials (`AUTH_MODE`) is decided
+once, by `build_authenticator`.
 """
 
-import re
-from typing import Annotated
+import ipaddress
+import logging
+import time
+from collections.abc import Callable
+from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import Depends, Header
+from fastapi import Depends, Request
 
+from todo.auth.base import Authenticator, Caller, get_authenticator, requires_caller
+from todo.auth.bearer import BearerAuthenticator
+from todo.auth.header import USER_ID_HEADER, HeaderAuthenticator, parse_user_id
+from todo.auth.keys import JwksKeys, SecretKey
+from todo.auth.tokens import TokenVerifier
+from todo.config import Settings
 from todo.db import DatabaseDep, SessionDep
-from todo.errors import BadRequestError
 from todo.users import service as users_service
 
-USER_ID_HEADER = "X-User-ID"
-_CANONICAL_UUID = re.compile(
-    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-)
+__all__ = [
+    "USER_ID_HEADER",
+    "CurrentUser",
+    "build_authenticator",
+    "document_callers",
+    "identify_caller",
+    "parse_user_id",
+    "warn_if_exposed",
+]
+
+logger = logging.getLogger(__name__)
+
+_HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 
 
-class InvalidUserIdError(BadRequestError):
-    problem_type = "urn:todo:problem:invalid-user-id"
-    title = "Invalid X-User-ID header"
-
-
-def parse_user_id(raw: str | None) -> UUID:
-    if raw is None:
-        raise InvalidUserIdError(f"The {USER_ID_HEADER} header is required.")
-    if not raw.strip():
-        raise InvalidUserIdError(f"The {USER_ID_HEADER} header must not be empty.")
-    if not _CANONICAL_UUID.fullmatch(raw):
-        raise InvalidUserIdError(
-            f"The {USER_ID_HEADER} header must be a UUID such as "
-            "'123e4567-e89b-12d3-a456-426614174000'."
+def build_authenticator(
+    settings: Settings, *, clock: Callable[[], float] = time.monotonic
+) -> Authenticator:
+    if settings.auth_mode == "header":
+        return HeaderAuthenticator()
+    keys: JwksKeys | SecretKey
+    if settings.auth_jwks_url is not None:
+        keys = JwksKeys(
+            settings.auth_jwks_url,
+            cache_seconds=settings.auth_jwks_cache_seconds,
+            cooldown_seconds=settings.auth_jwks_cooldown_seconds,
+            clock=clock,
         )
-    return UUID(raw)
+    else:
+        assert settings.auth_jwt_secret is not None, "Settings requires a key source"
+        keys = SecretKey(settings.auth_jwt_secret.get_secret_value().encode())
+    verifier = TokenVerifier(keys, issuer=settings.auth_issuer, audience=settings.auth_audience)
+    return BearerAuthenticator(verifier)
 
 
-async def get_current_user(
-    x_user_id: Annotated[
-        str,
-        Header(
-            alias=USER_ID_HEADER,
-            description="The calling user's id, a UUID (8-4-4-4-12 hex digits).",
-            examples=["123e4567-e89b-12d3-a456-426614174000"],
-        ),
-    ],
-    database: DatabaseDep,
-    session: SessionDep,
-) -> UUID:
-    user_id = parse_user_id(x_user_id)
-    if user_id not in database.known_users:
-        await users_service.ensure_user(session, user_id)
-        database.remember_user(user_id)
+async def identify_caller(request: Request) -> Caller:
+    return await get_authenticator(request).identify(request)
+
+
+async def get_current_user(request: Request, database: DatabaseDep, session: SessionDep) -> UUID:
+    caller = await identify_caller(request)
+    if isinstance(caller, UUID):
+        if caller not in database.known_users:
+            await users_service.ensure_user(session, caller)
+            database.remember_user(caller)
+        return caller
+    user_id = database.known_identities.get(caller)
+    if user_id is None:
+        user_id = await users_service.user_for_identity(session, caller.issuer, caller.subject)
+        database.remember_identity(caller, user_id)
     return user_id
 
 
 CurrentUser = Annotated[UUID, Depends(get_current_user)]
+
+
+def document_callers(schema: dict[str, Any], authenticator: Authenticator) -> None:
+    """Show, on each operation that acts for a user, the credentials this mode reads."""
+    operations = [
+        operation
+        for path, path_item in schema.get("paths", {}).items()
+        if requires_caller(path)
+        for method, operation in path_item.items()
+        if method in _HTTP_METHODS
+    ]
+    authenticator.document(schema, operations)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def warn_if_exposed(settings: Settings) -> None:
+    if settings.auth_mode == "header" and not _is_loopback(settings.host):
+        logger.warning(
+            "AUTH_MODE=header believes any %s header, and HOST=%s lets other machines "
+            "connect: anyone who reaches this API can act as any user. Use AUTH_MODE=jwt.",
+            USER_ID_HEADER,
+            settings.host,
+        )

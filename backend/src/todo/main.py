@@ -7,21 +7,28 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from todo import health
+from todo.auth.base import Authenticator
 from todo.config import Settings, get_settings
 from todo.db import Database
-from todo.identity import USER_ID_HEADER
+from todo.identity import build_authenticator, document_callers, warn_if_exposed
 from todo.middleware import BodySizeLimitMiddleware, UnexpectedErrorMiddleware
 from todo.problems import FieldProblem, Problem, install_problem_handlers
 from todo.tasks import router as tasks_router
 
 
-def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    database: Database | None = None,
+    authenticator: Authenticator | None = None,
+) -> FastAPI:
     settings = settings or get_settings()
     logging.basicConfig(level=settings.log_level.upper())
     database = database or Database(settings.database_url)
+    authenticator = authenticator or build_authenticator(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        warn_if_exposed(settings)
         yield
         await database.dispose()
 
@@ -30,8 +37,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         version="1.0.0",
         summary="Each user's tasks, stored in PostgreSQL or SQLite.",
         description=(
-            "Every task operation names its user in the `X-User-ID` header. "
-            "Errors are RFC 9457 `application/problem+json` documents."
+            f"{authenticator.description} Errors are RFC 9457 `application/problem+json` documents."
         ),
         lifespan=lifespan,
         generate_unique_id_function=lambda route: route.name,
@@ -40,6 +46,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.settings = settings
     app.state.database = database
+    app.state.authenticator = authenticator
 
     install_problem_handlers(app)
     app.include_router(health.router)
@@ -52,7 +59,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         CORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-        allow_headers=[USER_ID_HEADER, "Content-Type"],
+        allow_headers=[authenticator.credential_header, "Content-Type"],
         expose_headers=["Location", "Link"],
         max_age=600,
     )
@@ -65,6 +72,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                 model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
                 schemas.update(model_schema.pop("$defs", {}))
                 schemas[model.__name__] = model_schema
+            document_callers(schema, authenticator)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -14,8 +14,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match
 
+from todo.auth.base import get_authenticator, requires_caller
 from todo.errors import InvalidFieldError, TodoError
-from todo.identity import USER_ID_HEADER, parse_user_id
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 VALIDATION_PROBLEM_TYPE = "urn:todo:problem:validation"
@@ -174,7 +174,7 @@ def _is_json(content_type: str | None) -> bool:
 
 def requires_identity(request: Request) -> bool:
     route = request.scope.get("route")
-    return str(getattr(route, "path", "")).startswith("/api/")
+    return requires_caller(str(getattr(route, "path", "")))
 
 
 async def handle_validation_error(request: Request, exc: Exception) -> Response:
@@ -183,7 +183,7 @@ async def handle_validation_error(request: Request, exc: Exception) -> Response:
     # though FastAPI parses the body before it resolves dependencies.
     if requires_identity(request):
         try:
-            parse_user_id(request.headers.get(USER_ID_HEADER))
+            await get_authenticator(request).identify(request)
         except TodoError as identity_error:
             return todo_error_response(request, identity_error)
 

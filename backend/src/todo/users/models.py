@@ -1,13 +1,16 @@
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import Column, String
+from sqlalchemy import Column, ForeignKey, String, Uuid
 from sqlmodel import Field, SQLModel
 
 from todo.metadata import metadata
 from todo.timestamps import UTCDateTime
 
-__all__ = ["User", "metadata"]
+__all__ = ["ISSUER_MAX_LENGTH", "SUBJECT_MAX_LENGTH", "User", "UserIdentity", "metadata"]
+
+ISSUER_MAX_LENGTH = 512
+SUBJECT_MAX_LENGTH = 255
 
 
 class User(SQLModel, table=True):
@@ -15,4 +18,25 @@ class User(SQLModel, table=True):
 
     id: UUID = Field(primary_key=True)
     email: str = Field(sa_column=Column(String(320), nullable=False, unique=True))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class UserIdentity(SQLModel, table=True):
+    """A user as a token issuer knows them: the issuer's `iss` and its `sub`.
+
+    Issuers name their users with opaque strings (Better Auth's are not UUIDs),
+    so each (issuer, subject) pair is linked to a user row of this service, and
+    tasks keep pointing at users.id.
+    """
+
+    __tablename__ = "user_identities"
+
+    # An empty issuer stands for tokens that carry no `iss`.
+    issuer: str = Field(sa_column=Column(String(ISSUER_MAX_LENGTH), primary_key=True))
+    subject: str = Field(sa_column=Column(String(SUBJECT_MAX_LENGTH), primary_key=True))
+    user_id: UUID = Field(
+        sa_column=Column(
+            Uuid(), ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

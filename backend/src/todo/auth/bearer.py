@@ -1,0 +1,58 @@
+"""JWT mode: `Authorization: Bearer <token>`, a JWT from the Better Auth server."""
+
+import re
+from typing import Any
+
+from fastapi import Request
+
+from todo.auth.base import Subject, add_operation_field
+from todo.auth.errors import InvalidTokenError, MissingTokenError
+from todo.auth.tokens import TokenVerifier
+from todo.problems import problem_docs
+
+SECURITY_SCHEME = "bearerAuth"
+# RFC 6750 section 2.1: the b64token syntax.
+_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+
+
+def bearer_token(authorization: str | None) -> str:
+    if authorization is None or not authorization.strip():
+        raise MissingTokenError("Send the caller's token in an `Authorization: Bearer` header.")
+    scheme, _, credentials = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        raise MissingTokenError("Only `Authorization: Bearer <token>` is accepted here.")
+    token = credentials.strip()
+    if not _TOKEN.fullmatch(token):
+        raise InvalidTokenError("The token is malformed.")
+    return token
+
+
+class BearerAuthenticator:
+    credential_header = "Authorization"
+    description = (
+        "Every task operation carries a JWT from the Better Auth server in "
+        "`Authorization: Bearer <token>`."
+    )
+
+    def __init__(self, verifier: TokenVerifier) -> None:
+        self._verifier = verifier
+
+    async def identify(self, request: Request) -> Subject:
+        # X-User-ID, if sent, is ignored: only a verified token names the caller.
+        return await self._verifier.verify(bearer_token(request.headers.get("Authorization")))
+
+    def document(self, schema: dict[str, Any], operations: list[dict[str, Any]]) -> None:
+        schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+        schemes[SECURITY_SCHEME] = {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": (
+                "A JWT from Better Auth's `/api/auth/token` (or its `set-auth-jwt` header), "
+                "verified with the issuer's JWKS."
+            ),
+        }
+        for operation in operations:
+            add_operation_field(operation, "security", [{SECURITY_SCHEME: []}])
+            responses = {**operation.get("responses", {}), "401": problem_docs(401)[401]}
+            operation["responses"] = dict(sorted(responses.items()))

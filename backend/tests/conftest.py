@@ -32,7 +32,9 @@ def _postgres_url(database_name: str) -> str:
 
 
 @pytest.fixture(scope="session", params=TEST_DATABASES)
-async def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
     if request.param == "sqlite":
         path: Path = tmp_path_factory.mktemp("sqlite") / "todo.db"
         yield f"sqlite:///{path}"

@@ -8,7 +8,7 @@ import re
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import Depends, Header
+from fastapi import Depends, Header, Request
 
 from todo.db import DatabaseDep, SessionDep
 from todo.errors import BadRequestError
@@ -39,18 +39,23 @@ def parse_user_id(raw: str | None) -> UUID:
 
 
 async def get_current_user(
+    request: Request,
     x_user_id: Annotated[
         str,
         Header(
             alias=USER_ID_HEADER,
             description="The calling user's id, a UUID (8-4-4-4-12 hex digits).",
             examples=["123e4567-e89b-12d3-a456-426614174000"],
+            # Documented, not enforced here: parse_user_id refuses with its own 400.
+            json_schema_extra={"format": "uuid", "pattern": f"^{_CANONICAL_UUID.pattern}$"},
         ),
     ],
     database: DatabaseDep,
     session: SessionDep,
 ) -> UUID:
     user_id = parse_user_id(x_user_id)
+    # For the request's log line.
+    request.state.user_id = user_id
     if user_id not in database.known_users:
         await users_service.ensure_user(session, user_id)
         database.remember_user(user_id)

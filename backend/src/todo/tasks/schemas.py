@@ -14,6 +14,17 @@ from pydantic import (
 
 from todo.tasks.models import DESCRIPTION_MAX_LENGTH, TITLE_MAX_LENGTH, TaskStatus
 
+# The rules below, written as JSON Schema patterns, so that the published schema
+# accepts exactly what the validators do. Both dialects that read them
+# (ECMA-262 and Python's `re`) take `\uXXXX` escapes.
+CONTROL_CHARACTERS = r"\u0000-\u001f\u007f-\u009f"  # Unicode category Cc
+# What str.strip() removes, less the control characters.
+BLANK_CHARACTERS = r" \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_TEXT = f"[^{CONTROL_CHARACTERS}]"
+_NOT_BLANK = f"[^{CONTROL_CHARACTERS}{BLANK_CHARACTERS}]"
+TITLE_PATTERN = f"^{_TEXT}*{_NOT_BLANK}{_TEXT}*$"
+DESCRIPTION_PATTERN = r"^[^\u0000]*$"
+
 
 def _storable(value: str) -> str:
     # "\ud800" is valid JSON and a valid Python str, but not UTF-8: no
@@ -29,6 +40,13 @@ def _no_control_characters(value: str) -> str:
     return value
 
 
+def _trimmed_not_blank(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be blank")
+    return value
+
+
 def _no_nul(value: str) -> str:
     if "\x00" in value:
         raise ValueError("must not contain the NUL character")
@@ -37,17 +55,26 @@ def _no_nul(value: str) -> str:
 
 Title = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX_LENGTH),
+    # The limit applies to the text as sent, before it is trimmed, as the
+    # schema's maxLength says.
+    StringConstraints(min_length=1, max_length=TITLE_MAX_LENGTH),
     AfterValidator(_storable),
     AfterValidator(_no_control_characters),
-    Field(description="1 to 200 characters once trimmed; no control characters."),
+    AfterValidator(_trimmed_not_blank),
+    Field(
+        description="1 to 200 characters, not all blank; no control characters. Stored trimmed.",
+        json_schema_extra={"pattern": TITLE_PATTERN},
+    ),
 ]
 Description = Annotated[
     str,
     StringConstraints(max_length=DESCRIPTION_MAX_LENGTH),
     AfterValidator(_storable),
     AfterValidator(_no_nul),
-    Field(description="At most 2000 characters."),
+    Field(
+        description="At most 2000 characters; no NUL.",
+        json_schema_extra={"pattern": DESCRIPTION_PATTERN},
+    ),
 ]
 
 

@@ -112,6 +112,7 @@ def wait_until_up(base_url: str, server: subprocess.Popen[bytes]) -> None:
 
 
 def schemathesis(base_url: str, report_dir: Path) -> int:
+    report_dir.mkdir()
     command = [
         str(Path(sys.executable).with_name("schemathesis")), "run", f"{base_url}/openapi.json",
         "--checks", "all",
@@ -121,12 +122,13 @@ def schemathesis(base_url: str, report_dir: Path) -> int:
         "--max-time", MAX_TIME,
         "--request-timeout", REQUEST_TIMEOUT_SECONDS,
         "--generation-database", "none",
-        "--report", "har", "--report-dir", str(report_dir),
+        "--report", "har", "--report-dir", ".",
         "--no-color",
     ]  # fmt: skip
     if SEED:
         command += ["--seed", SEED]
-    return subprocess.run(command, check=False).returncode  # noqa: S603
+    # Run from the report directory, where schemathesis also leaves its cache.
+    return subprocess.run(command, cwd=report_dir, check=False).returncode  # noqa: S603
 
 
 def summarise_log(log_path: Path) -> int:

@@ -15,8 +15,11 @@ from todo.request_context import current_request_id
 
 HANDLER_NAME = "todo"
 
-# Attributes every LogRecord has; whatever else a record carries came from `extra`.
-_RECORD_ATTRIBUTES = frozenset((*vars(logging.makeLogRecord({})), "message", "asctime", "taskName"))
+# Attributes every LogRecord has; whatever else a record carries came from
+# `extra`, except uvicorn's copy of its message in terminal colours.
+_RECORD_ATTRIBUTES = frozenset(
+    (*vars(logging.makeLogRecord({})), "message", "asctime", "taskName", "color_message")
+)
 
 
 def _timestamp(record: logging.LogRecord) -> str:

@@ -138,8 +138,16 @@ class RequestContextMiddleware:
         if self.metrics is not None:
             self.metrics.observe_request(method, route, status, seconds)
         if logging_on:
-            access_logger.info(
+            # makeRecord and handle, not info(): the caller's file and line,
+            # which info() looks up on the stack, are always this line.
+            record = access_logger.makeRecord(
+                access_logger.name,
+                logging.INFO,
+                __file__,
+                0,
                 "request",
+                (),
+                None,
                 extra={
                     "method": method,
                     "route": route,
@@ -149,3 +157,4 @@ class RequestContextMiddleware:
                     "user_id": caller_id(scope),
                 },
             )
+            access_logger.handle(record)

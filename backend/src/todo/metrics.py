@@ -74,7 +74,7 @@ class Metrics:
         self.refresh_pool_gauge()
 
     def refresh_pool_gauge(self) -> None:
-        # SQLite's in-memory pool keeps one connection and does not count it.
+        # Only queue pools count; SQLite in memory has a static one, NullPool none.
         checked_out = getattr(self.database.engine.pool, "checkedout", None)
         self.pool_in_use.set(checked_out() if checked_out is not None else 0)
 

@@ -21,10 +21,14 @@ install: ## Install the locked dependencies into backend/.venv
 .PHONY: run
 run: install ## Create the schema and serve with reload on HOST:PORT (SQLite unless DATABASE_URL says otherwise)
 	cd backend && $(UV) run --locked python -m todo create-schema
-	cd backend && $(UV) run --locked uvicorn todo.main:create_app --factory --reload --host $(HOST) --port $(PORT)
+	cd backend && $(UV) run --locked uvicorn todo.main:create_app --factory --reload --host $(HOST) --port $(PORT) --no-access-log
 
 .PHONY: serve
 serve: install ## Serve for production: WORKERS processes, no reload, no access log
+	@# Multiprocess metrics need an empty directory at each start (see the quickstart).
+	@if [ -n "$${PROMETHEUS_MULTIPROC_DIR:-}" ]; then \
+		mkdir -p "$$PROMETHEUS_MULTIPROC_DIR" && find "$$PROMETHEUS_MULTIPROC_DIR" -maxdepth 1 -name '*.db' -delete; \
+	fi
 	cd backend && $(UV) run --locked uvicorn todo.main:create_app --factory \
 		--host $(HOST) --port $(PORT) --workers $(WORKERS) --no-access-log
 
@@ -38,6 +42,9 @@ node-deps: $(BETTER_AUTH)/node_modules/.package-lock.json ## Install the locked 
 $(BETTER_AUTH)/node_modules/.package-lock.json: $(BETTER_AUTH)/package-lock.json $(BETTER_AUTH)/package.json
 	cd $(BETTER_AUTH) && npm ci --no-audit --no-fund
 	touch $@
+.PHONY: fuzz
+fuzz: install ## Run schemathesis against the live app on SQLite and PostgreSQL (FUZZ_MAX_TIME s each)
+	cd backend && $(UV) run --locked python scripts/fuzz.py
 
 .PHONY: format
 format: install ## Format and fix what the linter can

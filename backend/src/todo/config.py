@@ -23,7 +23,22 @@ class Settings(BaseSettings):
         default_factory=lambda: ["http://localhost:3000"]
     )
     max_body_bytes: int = 1024 * 1024
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    metrics_enabled: bool = False
+    # prometheus_client reads this from the process environment when it is
+    # imported; it is repeated here so that the app can tell which mode it is in.
+    prometheus_multiproc_dir: Path | None = None
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
 
     # Who is calling: `header` trusts X-User-ID (development only); `jwt`
     # verifies a bearer token from AUTH_JWKS_URL's keys or AUTH_JWT_SECRET.

@@ -65,6 +65,8 @@ async def identify_caller(request: Request) -> Caller:
 async def get_current_user(request: Request, database: DatabaseDep, session: SessionDep) -> UUID:
     caller = await identify_caller(request)
     if isinstance(caller, UUID):
+        # For the request's log line.
+        request.state.user_id = caller
         if caller not in database.known_users:
             await users_service.ensure_user(session, caller)
             database.remember_user(caller)
@@ -73,6 +75,7 @@ async def get_current_user(request: Request, database: DatabaseDep, session: Ses
     if user_id is None:
         user_id = await users_service.user_for_identity(session, caller.issuer, caller.subject)
         database.remember_identity(caller, user_id)
+    request.state.user_id = user_id
     return user_id
 
 

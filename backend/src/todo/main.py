@@ -1,4 +1,3 @@
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -11,8 +10,15 @@ from todo.auth.base import Authenticator
 from todo.config import Settings, get_settings
 from todo.db import Database
 from todo.identity import build_authenticator, document_callers, warn_if_exposed
+from todo.logs import configure_logging
+from todo.metrics import Metrics, install_metrics
 from todo.middleware import BodySizeLimitMiddleware, UnexpectedErrorMiddleware
 from todo.problems import FieldProblem, Problem, install_problem_handlers
+from todo.request_context import (
+    REQUEST_ID_HEADER,
+    RequestContextMiddleware,
+    document_request_id,
+)
 from todo.tasks import router as tasks_router
 
 
@@ -22,15 +28,18 @@ def create_app(
     authenticator: Authenticator | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
-    logging.basicConfig(level=settings.log_level.upper())
+    configure_logging(settings)
     database = database or Database(settings.database_url)
     authenticator = authenticator or build_authenticator(settings)
+    metrics: Metrics | None = None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         warn_if_exposed(settings)
         yield
         await database.dispose()
+        if metrics is not None:
+            metrics.process_exited()
 
     app = FastAPI(
         title="Todo API",
@@ -51,18 +60,23 @@ def create_app(
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(tasks_router.router)
+    if settings.metrics_enabled:
+        metrics = install_metrics(app, settings, database)
 
-    # Added innermost first: CORS wraps everything, so even a 500 carries its headers.
+    # Added innermost first: CORS wraps the app's own middleware, so even a 500
+    # carries its headers, and the request context wraps CORS, so that every response, a
+    # preflight's included, carries its request id and is logged and counted.
     app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-        allow_headers=[authenticator.credential_header, "Content-Type"],
-        expose_headers=["Location", "Link"],
+        allow_headers=[authenticator.credential_header, REQUEST_ID_HEADER, "Content-Type"],
+        expose_headers=["Location", "Link", REQUEST_ID_HEADER],
         max_age=600,
     )
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -73,6 +87,7 @@ def create_app(
                 schemas.update(model_schema.pop("$defs", {}))
                 schemas[model.__name__] = model_schema
             document_callers(schema, authenticator)
+            document_request_id(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 

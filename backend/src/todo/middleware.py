@@ -6,6 +6,7 @@ from http import HTTPStatus
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from todo.problems import problem_response, unexpected_error_response
+from todo.request_context import caller_id, current_request_id, route_template
 
 logger = logging.getLogger("todo.errors")
 
@@ -111,18 +112,14 @@ class UnexpectedErrorMiddleware:
             await self.app(scope, receive, watch)
         except Exception:
             logger.exception(
-                "unhandled error in %s %s (user %s)",
-                scope.get("method"),
-                scope.get("path"),
-                _header(scope, b"x-user-id"),
+                "unhandled error",
+                extra={
+                    "method": scope["method"],
+                    "route": route_template(scope),
+                    "request_id": current_request_id.get(),
+                    "user_id": caller_id(scope),
+                },
             )
             if response_started:
                 raise
             await unexpected_error_response(scope.get("path", ""))(scope, receive, send)
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return bytes(value).decode("latin-1")
-    return None

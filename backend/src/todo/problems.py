@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute, Match
 
 from todo.auth.base import get_authenticator, requires_caller
 from todo.errors import InvalidFieldError, TodoError
+from todo.request_context import current_request_id
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 VALIDATION_PROBLEM_TYPE = "urn:todo:problem:validation"
@@ -46,6 +47,10 @@ class Problem(BaseModel):
     errors: list[FieldProblem] | None = Field(
         default=None, description="On 422 only: one entry per invalid field."
     )
+    request_id: str | None = Field(
+        default=None,
+        description="The request's `X-Request-ID`, to quote when reporting a problem.",
+    )
 
 
 def _clean(text: str) -> str:
@@ -73,6 +78,9 @@ def problem_response(
         body["instance"] = _clean(instance)
     if errors is not None:
         body["errors"] = [error.model_dump(exclude_none=True) for error in errors]
+    request_id = current_request_id.get()
+    if request_id is not None:
+        body["request_id"] = request_id
     content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
     return Response(content, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
 

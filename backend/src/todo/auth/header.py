@@ -27,6 +27,8 @@ _PARAMETER = {
         "description": _DESCRIPTION,
         "examples": ["123e4567-e89b-12d3-a456-426614174000"],
         "title": "X-User-Id",
+        "format": "uuid",
+        "pattern": f"^{_CANONICAL_UUID.pattern}$",
     },
     "description": _DESCRIPTION,
 }

@@ -7,7 +7,7 @@ from todo.db import SessionDep
 from todo.identity import CurrentUser
 from todo.problems import problem_docs
 from todo.tasks import service
-from todo.tasks.cursor import Cursor, decode_cursor, encode_cursor
+from todo.tasks.cursor import CURSOR_PATTERN, Cursor, decode_cursor, encode_cursor
 from todo.tasks.models import Task, TaskStatus
 from todo.tasks.schemas import TaskCreate, TaskRead, TaskUpdate
 
@@ -25,10 +25,18 @@ router = APIRouter(
     "",
     response_model=list[TaskRead],
     summary="List the caller's tasks, newest first",
-    response_description=(
-        "A page of tasks. When more remain, the `Link` header holds the next page's URL "
-        '(`rel="next"`).'
-    ),
+    response_description="A page of tasks.",
+    responses={
+        200: {
+            "headers": {
+                "Link": {
+                    "description": "When more tasks remain, the next page's URL, "
+                    '`<...>; rel="next"`.',
+                    "schema": {"type": "string"},
+                }
+            }
+        }
+    },
 )
 async def list_tasks(  # noqa: PLR0917  (FastAPI injects each by name)
     request: Request,
@@ -43,7 +51,10 @@ async def list_tasks(  # noqa: PLR0917  (FastAPI injects each by name)
     ] = DEFAULT_PAGE_SIZE,
     cursor: Annotated[
         str | None,
-        Query(description="Where the page starts; copy it from the previous page's Link header."),
+        Query(
+            description="Where the page starts; copy it from the previous page's Link header.",
+            json_schema_extra={"pattern": CURSOR_PATTERN},
+        ),
     ] = None,
 ) -> list[Task]:
     after = decode_cursor(cursor) if cursor is not None else None
@@ -68,7 +79,19 @@ async def list_tasks(  # noqa: PLR0917  (FastAPI injects each by name)
     response_model=TaskRead,
     status_code=status.HTTP_201_CREATED,
     summary="Create a task",
-    response_description="The new task; `Location` is its URL.",
+    response_description="The new task.",
+    responses={
+        201: {
+            "headers": {
+                "Location": {
+                    "description": "The new task's URL.",
+                    "required": True,
+                    "schema": {"type": "string"},
+                }
+            }
+        },
+        **problem_docs(413, 415),
+    },
 )
 async def create_task(
     body: TaskCreate, response: Response, user_id: CurrentUser, session: SessionDep
@@ -93,7 +116,7 @@ async def get_task(task_id: UUID, user_id: CurrentUser, session: SessionDep) -> 
     response_model=TaskRead,
     summary="Change some of a task's fields",
     description="Fields left out keep their value; `description: null` clears it.",
-    responses=problem_docs(404),
+    responses=problem_docs(404, 413, 415),
 )
 async def update_task(
     task_id: UUID, body: TaskUpdate, user_id: CurrentUser, session: SessionDep

@@ -11,8 +11,40 @@ from pydantic import (
     StringConstraints,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from todo.tasks.models import DESCRIPTION_MAX_LENGTH, TITLE_MAX_LENGTH, TaskStatus
+
+# The rules below, also written as JSON Schema patterns, so that the published
+# schema accepts exactly what the validators do. Both dialects that read them
+# (ECMA-262 and Python's `re`) take `\uXXXX` escapes.
+CONTROL_CHARACTERS = r"\u0000-\u001f\u007f-\u009f"  # Unicode category Cc
+# Unicode's White_Space characters: what a title is trimmed of.
+WHITE_SPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000" + "".join(
+    map(chr, range(0x2000, 0x200B))
+)
+_WHITE_SPACE_CLASS = (
+    r"\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+_TEXT = f"[^{CONTROL_CHARACTERS}]"
+_EDGE = f"[^{CONTROL_CHARACTERS}{_WHITE_SPACE_CLASS}]"
+# White space around 1 to 200 characters that start and end with neither.
+TITLE_PATTERN = (
+    f"^[{_WHITE_SPACE_CLASS}]*{_EDGE}(?:{_TEXT}{{0,{TITLE_MAX_LENGTH - 2}}}{_EDGE})?"
+    f"[{_WHITE_SPACE_CLASS}]*$"
+)
+DESCRIPTION_PATTERN = r"^[^\u0000]*$"
+
+
+def _title(value: str) -> str:
+    value = value.strip(WHITE_SPACE)
+    if not value:
+        raise PydanticCustomError("string_too_short", "must not be empty once trimmed")
+    if len(value) > TITLE_MAX_LENGTH:
+        raise PydanticCustomError(
+            "string_too_long", f"must be at most {TITLE_MAX_LENGTH} characters once trimmed"
+        )
+    return value
 
 
 def _storable(value: str) -> str:
@@ -37,17 +69,23 @@ def _no_nul(value: str) -> str:
 
 Title = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX_LENGTH),
+    AfterValidator(_title),
     AfterValidator(_storable),
     AfterValidator(_no_control_characters),
-    Field(description="1 to 200 characters once trimmed; no control characters."),
+    Field(
+        description="1 to 200 characters once trimmed of white space; no control characters.",
+        json_schema_extra={"pattern": TITLE_PATTERN},
+    ),
 ]
 Description = Annotated[
     str,
     StringConstraints(max_length=DESCRIPTION_MAX_LENGTH),
     AfterValidator(_storable),
     AfterValidator(_no_nul),
-    Field(description="At most 2000 characters."),
+    Field(
+        description="At most 2000 characters; no NUL.",
+        json_schema_extra={"pattern": DESCRIPTION_PATTERN},
+    ),
 ]
 
 

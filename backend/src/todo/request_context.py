@@ -1,0 +1,160 @@
+"""Each request's id, its one log line and its metrics.
+
+The middleware is plain ASGI: Starlette's BaseHTTPMiddleware costs a task and a
+stream per request, and runs the app in another context, so a context variable
+set there would not reach the handlers.
+"""
+
+import logging
+import re
+from contextvars import ContextVar
+from http import HTTPStatus
+from time import perf_counter
+from typing import TYPE_CHECKING, Any
+from uuid import uuid4
+
+from fastapi.routing import iter_route_contexts
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from todo.metrics import Metrics
+
+REQUEST_ID_HEADER = "X-Request-ID"
+UNMATCHED_ROUTE = "<unmatched>"
+# nginx's code for a client that went away before it was answered.
+CLIENT_CLOSED_REQUEST = 499
+
+# Read by the problem renderer and the log handler; None outside a request.
+current_request_id: ContextVar[str | None] = ContextVar("current_request_id", default=None)
+
+access_logger = logging.getLogger("todo.access")
+
+# Anything else (too long, spaces, quotes, newlines) could forge log lines or
+# bloat every one of them, so it is replaced rather than echoed.
+REQUEST_ID_PATTERN = "^[A-Za-z0-9._:-]{1,128}$"
+_SANE_REQUEST_ID = re.compile(REQUEST_ID_PATTERN.strip("^$").encode())
+_REQUEST_ID_HEADER_KEY = REQUEST_ID_HEADER.lower().encode()
+
+
+def document_request_id(schema: dict[str, Any]) -> None:
+    """Declare the X-Request-ID header on every response in an OpenAPI document."""
+    headers = schema.setdefault("components", {}).setdefault("headers", {})
+    headers[REQUEST_ID_HEADER] = {
+        "description": (
+            "The request's id: the one the client sent in `X-Request-ID` when it is 1 to "
+            "128 of `A-Z a-z 0-9 . _ : -`, else a new one. Problem bodies repeat it."
+        ),
+        "required": True,
+        "schema": {"type": "string", "pattern": REQUEST_ID_PATTERN},
+    }
+    reference = f"#/components/headers/{REQUEST_ID_HEADER}"
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            for response in operation.get("responses", {}).values():
+                response.setdefault("headers", {})[REQUEST_ID_HEADER] = {"$ref": reference}
+
+
+def incoming_request_id(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == _REQUEST_ID_HEADER_KEY:
+            if _SANE_REQUEST_ID.fullmatch(value):
+                return bytes(value).decode("ascii")
+            return None
+    return None
+
+
+def route_template(scope: Scope) -> str:
+    """The path pattern that served the request, e.g. /api/tasks/{task_id}.
+
+    Responses sent before routing (a 413 from the body limit) find theirs here.
+    """
+    route = scope.get("route")
+    if route is None:
+        route = _find_route(scope)
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else UNMATCHED_ROUTE
+
+
+def _find_route(scope: Scope) -> object:
+    # As the router would: the first full match, else the first partial one.
+    partial = None
+    routes = getattr(getattr(scope.get("app"), "router", None), "routes", ())
+    for context in iter_route_contexts(routes):
+        match, _ = context.matches(scope)
+        if match is Match.FULL:
+            return context
+        if match is Match.PARTIAL and partial is None:
+            partial = context
+    return partial
+
+
+def caller_id(scope: Scope) -> str | None:
+    # The identity dependency leaves the user here once it has checked the header.
+    state = scope.get("state")
+    user_id = state.get("user_id") if state else None
+    return None if user_id is None else str(user_id)
+
+
+class RequestContextMiddleware:
+    """Give each request an id, then log it and count it once it is answered."""
+
+    def __init__(self, app: ASGIApp, metrics: "Metrics | None" = None) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started_at = perf_counter()
+        request_id = incoming_request_id(scope) or uuid4().hex
+        id_header = (_REQUEST_ID_HEADER_KEY, request_id.encode("ascii"))
+        status = CLIENT_CLOSED_REQUEST
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), id_header]
+            await send(message)
+
+        token = current_request_id.set(request_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            status = HTTPStatus.INTERNAL_SERVER_ERROR
+            raise
+        finally:
+            current_request_id.reset(token)
+            self._record(scope, request_id, int(status), perf_counter() - started_at)
+
+    def _record(self, scope: Scope, request_id: str, status: int, seconds: float) -> None:
+        logging_on = access_logger.isEnabledFor(logging.INFO)
+        if not logging_on and self.metrics is None:
+            return
+        route = route_template(scope)
+        method = scope["method"]
+        if self.metrics is not None:
+            self.metrics.observe_request(method, route, status, seconds)
+        if logging_on:
+            # makeRecord and handle, not info(): the caller's file and line,
+            # which info() looks up on the stack, are always this line.
+            record = access_logger.makeRecord(
+                access_logger.name,
+                logging.INFO,
+                __file__,
+                0,
+                "request",
+                (),
+                None,
+                extra={
+                    "method": method,
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(seconds * 1000, 3),
+                    "request_id": request_id,
+                    "user_id": caller_id(scope),
+                },
+            )
+            access_logger.handle(record)

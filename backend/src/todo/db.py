@@ -1,78 +1,154 @@
 """Engine and sessions for whichever database `DATABASE_URL` names."""
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Annotated, Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from fastapi import Depends, Request
-from sqlalchemy import event
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy import event, exc, text
+from sqlalchemy.engine import URL
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.pool import ConnectionPoolEntry
-from sqlmodel import SQLModel
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
-SQLITE_BUSY_TIMEOUT_MS = 30_000
+from todo.config import Settings
+from todo.dbsqlite import configure_sqlite
+from todo.dburl import DatabaseTarget, parse_database_url
+from todo.outages import DatabaseUnavailableError, Outage, as_service_error
+from todo.replay import mark_replayable
+
 KNOWN_USERS_LIMIT = 100_000
+# A pooled connection gets this long to answer a ping before it is replaced.
+PING_TIMEOUT_SECONDS = 0.5
+# Beyond the connect timeout, what taking a connection may spend on waiting for
+# the pool and pinging: a request never waits longer than the two together.
+ACQUIRE_GRACE_SECONDS = 0.75
 
-_POSTGRES_NAMES = {"postgres", "postgresql"}
+COMMIT_SENT = "todo.commit_sent"
+
+logger = logging.getLogger("todo.db")
+
+
+class _CommitTrackingSession(Session):
+    """A Session that notes when it has asked the database to commit."""
+
+
+@event.listens_for(_CommitTrackingSession, "before_commit")
+def _note_commit(session: Session) -> None:
+    # Flush first, so that from here on a failure can only be the COMMIT itself.
+    session.flush()
+    session.info[COMMIT_SENT] = True
 
 
 def async_database_url(raw_url: str) -> URL:
-    """The URL with the async driver this service ships for its database.
+    """The URL with the async driver this service ships for its database."""
+    return parse_database_url(raw_url).url
 
-    Providers hand out `postgresql://...` (or `postgres://...`) and people write
-    `sqlite:///file.db`; both are accepted as they are.
+
+def uses_transaction_pooling(target: DatabaseTarget, settings: Settings) -> bool:
+    if target.backend != "postgresql":
+        return False
+    if settings.database_pool_mode == "auto":
+        return target.is_pooler
+    return settings.database_pool_mode == "transaction"
+
+
+def _unique_statement_name() -> str:
+    return f"__asyncpg_{uuid4().hex}__"
+
+
+def _create_postgres_engine(target: DatabaseTarget, settings: Settings) -> AsyncEngine:
+    connect_args: dict[str, Any] = {
+        "timeout": target.connect_timeout or settings.database_connect_timeout,
+        "command_timeout": settings.database_command_timeout,
+        **target.connect_args,
+    }
+    if uses_transaction_pooling(target, settings):
+        # PgBouncer hands each transaction whichever server connection is free:
+        # a statement prepared under a name in one transaction is missing (or
+        # taken) in the next, so nothing is cached and every name is unique.
+        connect_args.update(
+            prepared_statement_cache_size=0,
+            statement_cache_size=0,
+            prepared_statement_name_func=_unique_statement_name,
+        )
+    engine = create_async_engine(
+        target.url,
+        connect_args=connect_args,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+        pool_recycle=settings.database_pool_recycle,
+        pool_timeout=settings.database_connect_timeout,
+        # SQLAlchemy's own pre-ping has no time limit of its own; ours below has.
+        pool_pre_ping=False,
+    )
+    if settings.database_pool_pre_ping:
+        _ping_on_checkout(engine)
+    return engine
+
+
+def _ping_on_checkout(engine: AsyncEngine) -> None:
+    """Replace a pooled connection that does not answer a ping within the limit.
+
+    Neon drops connections when a compute suspends, restarts or resizes; the
+    pool finds out here, before a request uses one, and connects afresh.
     """
-    url = make_url(raw_url)
-    backend = url.drivername.split("+", 1)[0]
-    if backend in _POSTGRES_NAMES:
-        return url.set(drivername="postgresql+asyncpg")
-    if backend == "sqlite":
-        return url.set(drivername="sqlite+aiosqlite")
-    raise ValueError(f"unsupported database {backend!r}: use a postgresql:// or sqlite:// URL")
-
-
-def _configure_sqlite(engine: AsyncEngine) -> None:
-    database = engine.url.database
-    if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
 
     @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
-        # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin,
-        # so a transaction covers its reads too.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA foreign_keys = ON")
-        cursor.execute("PRAGMA journal_mode = WAL")
-        # Concurrent writers wait for the lock instead of failing with
-        # "database is locked".
-        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.close()
+    def _fresh(_dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry) -> None:
+        record.info["fresh"] = True
 
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _ping(
+        dbapi_connection: DBAPIConnection,
+        record: ConnectionPoolEntry,
+        _proxy: PoolProxiedConnection,
+    ) -> None:
+        if record.info.pop("fresh", False):
+            return
+        try:
+            # A simple-protocol query: no prepared statement, safe through PgBouncer.
+            dbapi_connection.run_async(
+                lambda connection: connection.execute("SELECT 1", timeout=PING_TIMEOUT_SECONDS)
+            )
+        except Exception as error:
+            # Close it here and now: the pool's own close is polite and waits for
+            # an answer that, from a vanished server, never comes.
+            dbapi_connection.driver_connection.terminate()
+            # The pool discards the connection and makes a new one.
+            raise exc.DisconnectionError(f"pre-ping failed: {error!r}") from error
 
 
 class Database:
     """One engine, its session factory, and the users known to exist in it."""
 
-    def __init__(self, raw_url: str) -> None:
-        url = async_database_url(raw_url)
-        options: dict[str, Any] = {}
-        if url.get_backend_name() == "postgresql":
-            options.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
-        self.engine = create_async_engine(url, **options)
-        if url.get_backend_name() == "sqlite":
-            _configure_sqlite(self.engine)
-        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+    def __init__(self, raw_url: str, settings: Settings | None = None) -> None:
+        settings = settings or Settings()
+        target = parse_database_url(raw_url)
+        if target.unhonoured:
+            logger.warning(
+                "database URL: ignoring %s: asyncpg has no equivalent",
+                ", ".join(target.unhonoured),
+            )
+        if target.backend == "postgresql":
+            self.engine = _create_postgres_engine(target, settings)
+        else:
+            self.engine = create_async_engine(target.url)
+            configure_sqlite(self.engine, busy_timeout=settings.database_command_timeout)
+        connect_timeout = target.connect_timeout or settings.database_connect_timeout
+        self.acquire_timeout = connect_timeout + ACQUIRE_GRACE_SECONDS
+        self.transaction_pooling = uses_transaction_pooling(target, settings)
+        self.sessionmaker = async_sessionmaker(
+            self.engine, expire_on_commit=False, sync_session_class=_CommitTrackingSession
+        )
         # Users this process has already made sure of, so that only a user's
         # first request pays for the upsert.
         self.known_users: set[UUID] = set()
@@ -86,9 +162,33 @@ class Database:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    async def create_schema(self) -> None:
-        async with self.engine.begin() as connection:
-            await connection.run_sync(SQLModel.metadata.create_all)
+    async def connect(self, session: AsyncSession) -> None:
+        """Give `session` its connection now, or fail within `acquire_timeout`.
+
+        Taking the connection up front bounds the one step that can hang while
+        the database is away, and any failure here is safe to report as "not
+        done": nothing has been sent yet.
+        """
+        try:
+            async with asyncio.timeout(self.acquire_timeout):
+                await session.connection()
+        except Exception as error:
+            logger.warning("no database connection within %.2f s: %r", self.acquire_timeout, error)
+            outage = Outage.TIMED_OUT if isinstance(error, TimeoutError) else Outage.UNREACHABLE
+            raise DatabaseUnavailableError(outage) from error
+
+    async def ping(self) -> None:
+        """Run `SELECT 1` within `acquire_timeout`, or raise DatabaseUnavailableError."""
+        async with self.sessionmaker() as session:
+            await self.connect(session)
+            try:
+                async with asyncio.timeout(self.acquire_timeout):
+                    await session.execute(text("SELECT 1"))
+            except Exception as error:
+                failure = as_service_error(error)
+                if failure is None:
+                    raise
+                raise failure from error
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -100,8 +200,18 @@ def get_database(request: Request) -> Database:
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with get_database(request).sessionmaker() as session:
-        yield session
+    database = get_database(request)
+    async with database.sessionmaker() as session:
+        await database.connect(session)
+        try:
+            yield session
+        except Exception as error:
+            failure = as_service_error(error, commit_sent=session.info.get(COMMIT_SENT, False))
+            if failure is None:
+                raise
+            if getattr(failure, "outage", None) is Outage.CONNECTION_LOST:
+                mark_replayable(request.scope)
+            raise failure from error
 
 
 DatabaseDep = Annotated[Database, Depends(get_database)]

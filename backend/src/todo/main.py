@@ -12,17 +12,20 @@ from todo.db import Database
 from todo.identity import USER_ID_HEADER
 from todo.middleware import BodySizeLimitMiddleware, UnexpectedErrorMiddleware
 from todo.problems import FieldProblem, Problem, install_problem_handlers
+from todo.replay import ReplayReadsMiddleware
 from todo.tasks import router as tasks_router
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
     logging.basicConfig(level=settings.log_level.upper())
-    database = database or Database(settings.database_url)
+    database = database or Database(settings.database_url, settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        # Uvicorn runs this only once in-flight requests have finished (or its
+        # graceful-shutdown timeout has passed), so no accepted write is cut off.
         await database.dispose()
 
     app = FastAPI(
@@ -44,6 +47,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(tasks_router.router)
 
     # Added innermost first: CORS wraps everything, so even a 500 carries its headers.
+    app.add_middleware(ReplayReadsMiddleware)
     app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(

@@ -1,32 +1,30 @@
 import sqlite3
 import time
+from pathlib import Path
 
 import httpx
-from sqlalchemy.engine import make_url
 
-from tests.conftest import DatabaseUrls
-from tests.environment import only_on
 from todo.config import Settings
 from todo.db import Database
 from todo.main import create_app
+from todo.migrate import upgrade
 
 BUSY_TIMEOUT = 0.3
 
 
-@only_on("sqlite")
+# SQLite needs no server, so this runs whichever databases the run covers.
 async def test_a_write_locked_out_beyond_the_busy_timeout_is_a_503(
-    database_urls: DatabaseUrls, headers: dict[str, str], empty_tables: None
+    tmp_path: Path, headers: dict[str, str]
 ) -> None:
-    settings = Settings(database_url=database_urls.app, database_command_timeout=BUSY_TIMEOUT)
+    path = tmp_path / "todo.db"
+    settings = Settings(database_url=f"sqlite:///{path}", database_command_timeout=BUSY_TIMEOUT)
     database = Database(settings.database_url, settings)
+    await upgrade(database.engine)
     transport = httpx.ASGITransport(app=create_app(settings, database=database))
-    path = make_url(database_urls.app).database or ""
     other_writer = sqlite3.connect(path, isolation_level=None)
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            assert (
-                await client.post("/api/tasks", json={"title": "a"}, headers=headers)
-            ).status_code == 201
+            before = await client.post("/api/tasks", json={"title": "a"}, headers=headers)
 
             other_writer.execute("BEGIN IMMEDIATE")
             started = time.monotonic()
@@ -39,6 +37,7 @@ async def test_a_write_locked_out_beyond_the_busy_timeout_is_a_503(
         other_writer.close()
         await database.dispose()
 
+    assert before.status_code == 201
     assert locked_out.status_code == 503
     assert locked_out.headers["retry-after"] == "2"
     assert locked_out.json()["title"] == "Database unavailable"

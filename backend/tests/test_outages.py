@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
+from uuid import uuid4
 
 import httpx
 import pytest
@@ -212,7 +213,10 @@ async def test_a_write_whose_connection_drops_before_commit_is_not_replayed(
     assert (await service.create()).status_code == 201
     inserts = on_statement(service.database, "INSERT INTO TASKS", service.proxy.drop_connections)
 
-    response = await service.create("Dropped")
+    # A new user: their row is committed first, then the task's INSERT is cut off.
+    response = await service.client.post(
+        "/api/tasks", json={"title": "Dropped"}, headers={"X-User-ID": str(uuid4())}
+    )
 
     assert_unavailable(response)
     assert len(inserts) == 1

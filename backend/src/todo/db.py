@@ -27,10 +27,12 @@ from todo.replay import mark_replayable
 
 KNOWN_USERS_LIMIT = 100_000
 # A pooled connection gets this long to answer a ping before it is replaced.
+# Behind PgBouncer a ping may queue for a server connection, and a busy pool is
+# no sign of a dead connection: there it gets the connect timeout instead.
 PING_TIMEOUT_SECONDS = 0.5
 # Beyond the connect timeout, what taking a connection may spend on waiting for
 # the pool and pinging: a request never waits longer than the two together.
-ACQUIRE_GRACE_SECONDS = 0.75
+ACQUIRE_GRACE_SECONDS = 0.5
 
 COMMIT_SENT = "todo.commit_sent"
 
@@ -46,6 +48,12 @@ def _note_commit(session: Session) -> None:
     # Flush first, so that from here on a failure can only be the COMMIT itself.
     session.flush()
     session.info[COMMIT_SENT] = True
+
+
+@event.listens_for(_CommitTrackingSession, "after_commit")
+def _note_commit_done(session: Session) -> None:
+    # Acknowledged: a later failure in the same request is about later work.
+    session.info.pop(COMMIT_SENT, None)
 
 
 def async_database_url(raw_url: str) -> URL:
@@ -65,13 +73,18 @@ def _unique_statement_name() -> str:
     return f"__asyncpg_{uuid4().hex}__"
 
 
+def _connect_timeout(target: DatabaseTarget, settings: Settings) -> float:
+    return target.connect_timeout or settings.database_connect_timeout
+
+
 def _create_postgres_engine(target: DatabaseTarget, settings: Settings) -> AsyncEngine:
+    pooled = uses_transaction_pooling(target, settings)
     connect_args: dict[str, Any] = {
-        "timeout": target.connect_timeout or settings.database_connect_timeout,
+        "timeout": _connect_timeout(target, settings),
         "command_timeout": settings.database_command_timeout,
         **target.connect_args,
     }
-    if uses_transaction_pooling(target, settings):
+    if pooled:
         # PgBouncer hands each transaction whichever server connection is free:
         # a statement prepared under a name in one transaction is missing (or
         # taken) in the next, so nothing is cached and every name is unique.
@@ -86,16 +99,16 @@ def _create_postgres_engine(target: DatabaseTarget, settings: Settings) -> Async
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
         pool_recycle=settings.database_pool_recycle,
-        pool_timeout=settings.database_connect_timeout,
+        pool_timeout=connect_args["timeout"],
         # SQLAlchemy's own pre-ping has no time limit of its own; ours below has.
         pool_pre_ping=False,
     )
     if settings.database_pool_pre_ping:
-        _ping_on_checkout(engine)
+        _ping_on_checkout(engine, connect_args["timeout"] if pooled else PING_TIMEOUT_SECONDS)
     return engine
 
 
-def _ping_on_checkout(engine: AsyncEngine) -> None:
+def _ping_on_checkout(engine: AsyncEngine, timeout: float) -> None:
     """Replace a pooled connection that does not answer a ping within the limit.
 
     Neon drops connections when a compute suspends, restarts or resizes; the
@@ -117,7 +130,7 @@ def _ping_on_checkout(engine: AsyncEngine) -> None:
         try:
             # A simple-protocol query: no prepared statement, safe through PgBouncer.
             dbapi_connection.run_async(
-                lambda connection: connection.execute("SELECT 1", timeout=PING_TIMEOUT_SECONDS)
+                lambda connection: connection.execute("SELECT 1", timeout=timeout)
             )
         except Exception as error:
             # Close it here and now: the pool's own close is polite and waits for
@@ -143,8 +156,7 @@ class Database:
         else:
             self.engine = create_async_engine(target.url)
             configure_sqlite(self.engine, busy_timeout=settings.database_command_timeout)
-        connect_timeout = target.connect_timeout or settings.database_connect_timeout
-        self.acquire_timeout = connect_timeout + ACQUIRE_GRACE_SECONDS
+        self.acquire_timeout = _connect_timeout(target, settings) + ACQUIRE_GRACE_SECONDS
         self.transaction_pooling = uses_transaction_pooling(target, settings)
         self.sessionmaker = async_sessionmaker(
             self.engine, expire_on_commit=False, sync_session_class=_CommitTrackingSession

@@ -7,6 +7,7 @@ when the app asks for the body), but its body is only sent after SIGTERM.
 """
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -17,6 +18,7 @@ from uuid import UUID, uuid4
 import httpx
 import pytest
 from sqlalchemy import select
+from sqlmodel import col
 
 from tests.conftest import DatabaseUrls
 from todo.config import BACKEND_DIR
@@ -130,10 +132,9 @@ async def test_sigterm_lets_writes_in_flight_finish_and_loses_none(
     assert exit_code == 0
     assert "Waiting for connections to close" in "".join(server.log)
     assert "Application shutdown complete" in "".join(server.log)
-    acknowledged = {
-        UUID(httpx.Response(201, content=payload).json()["id"]) for _, payload in responses
-    }
+    acknowledged = {UUID(json.loads(payload)["id"]) for _, payload in responses}
     async with database.sessionmaker() as session:
-        stored = set((await session.scalars(select(Task.id).where(Task.user_id == user_id))).all())
+        statement = select(col(Task.id)).where(col(Task.user_id) == user_id)
+        stored = set((await session.scalars(statement)).all())
     assert acknowledged < stored
     assert len(stored) == IN_FLIGHT + 1

@@ -1,15 +1,11 @@
 import logging
-import re
-from typing import Any
 
+import httpx
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
 
-from tests.conftest import DatabaseUrls
-from tests.environment import only_on
-from todo.config import Settings
-from todo.db import Database, async_database_url, uses_transaction_pooling
-from todo.dburl import parse_database_url
+from todo.db import Database, async_database_url
 
 NEON = "postgresql://u:p@ep-x-123.eu-central-1.aws.neon.tech/db?sslmode=require"
 
@@ -53,70 +49,25 @@ async def test_what_the_url_asks_for_and_cannot_get_is_logged_once(
     assert "u:p" not in caplog.text
 
 
-@pytest.mark.parametrize(
-    ("url", "mode", "expected"),
-    [
-        (NEON, "auto", False),
-        (NEON.replace("ep-x-123.", "ep-x-123-pooler."), "auto", True),
-        (NEON.replace("ep-x-123.", "ep-x-123-pooler."), "session", False),
-        ("postgresql://u@127.0.0.1:6432/db", "transaction", True),
-        ("sqlite:///todo.db", "transaction", False),
-    ],
-)
-def test_transaction_pooling_is_assumed_for_neon_poolers_or_when_told(
-    url: str, mode: str, expected: bool
+async def test_a_connection_that_cannot_roll_back_is_discarded_and_the_answer_kept(
+    client: httpx.AsyncClient, database: Database, headers: dict[str, str]
 ) -> None:
-    settings = Settings(database_url=url, database_pool_mode=mode)
-    assert uses_transaction_pooling(parse_database_url(url), settings) is expected
+    assert (
+        await client.post("/api/tasks", json={"title": "a"}, headers=headers)
+    ).status_code == 201
 
+    # As after the server dropped a connection in the middle of a statement.
+    def refuse_rollback(connection: Connection) -> None:
+        if not connection.invalidated:
+            raise RuntimeError("cannot switch state; another operation is in progress")
 
-async def asyncpg_connect_arguments(database: Database) -> dict[str, Any]:
-    """What the engine hands `asyncpg.connect()` for a new connection."""
-    captured: dict[str, Any] = {}
-
-    @event.listens_for(database.engine.sync_engine, "do_connect")
-    def _capture(_dialect: Any, _record: Any, _args: Any, kwargs: dict[str, Any]) -> None:
-        captured.update(kwargs)
-
-    async with database.engine.connect() as connection:
-        await connection.execute(text("SELECT 1"))
-    return captured
-
-
-@only_on("postgresql")
-async def test_under_transaction_pooling_nothing_is_cached_or_named_twice(
-    database_urls: DatabaseUrls,
-) -> None:
-    settings = Settings(database_url=database_urls.app, database_pool_mode="transaction")
-    database = Database(database_urls.app, settings)
+    event.listen(database.engine.sync_engine, "rollback", refuse_rollback)
     try:
-        arguments = await asyncpg_connect_arguments(database)
+        response = await client.get("/api/tasks", headers=headers)
     finally:
-        await database.dispose()
+        event.remove(database.engine.sync_engine, "rollback", refuse_rollback)
 
-    # PgBouncer gives each transaction whichever server connection is free: a
-    # statement cached by name on one is missing on the next, or clashes there.
-    assert arguments["statement_cache_size"] == 0
-    assert arguments["prepared_statement_cache_size"] == 0
-    names = {arguments["prepared_statement_name_func"]() for _ in range(100)}
-    assert len(names) == 100
-    assert all(re.fullmatch(r"__asyncpg_[0-9a-f]{32}__", name) for name in names)
-    # PgBouncer refuses startup parameters it does not track (jit, ...).
-    assert "server_settings" not in arguments
-
-
-@only_on("postgresql")
-async def test_a_direct_connection_keeps_asyncpgs_statement_cache(
-    database_urls: DatabaseUrls,
-) -> None:
-    settings = Settings(database_url=database_urls.direct, database_pool_mode="session")
-    database = Database(database_urls.direct, settings)
-    try:
-        arguments = await asyncpg_connect_arguments(database)
-    finally:
-        await database.dispose()
-
-    assert "statement_cache_size" not in arguments
-    assert "prepared_statement_name_func" not in arguments
-    assert arguments["timeout"] == settings.database_connect_timeout
-    assert arguments["command_timeout"] == settings.database_command_timeout
+    assert response.status_code == 200
+    assert [task["title"] for task in response.json()] == ["a"]
+    assert "Checked out connections: 0" in database.engine.pool.status()
+    assert (await client.get("/api/tasks", headers=headers)).status_code == 200

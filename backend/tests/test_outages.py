@@ -4,6 +4,7 @@ The app reaches PostgreSQL (or PgBouncer) through a TCP proxy the test breaks;
 see tests/tcp_proxy.py for the faults.
 """
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -271,3 +272,39 @@ async def test_no_free_connection_in_the_pool_is_a_503(service: ProxiedService) 
 
     assert_unavailable(response, elapsed)
     assert (await service.client.get("/api/tasks", headers=service.headers)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "lock"),
+    [
+        # The INSERT is prepared, then waits to run.
+        ("POST", "EXCLUSIVE"),
+        # Preparing the statement itself waits: the server dies mid-prepare.
+        ("POST", "ACCESS EXCLUSIVE"),
+        ("GET", "ACCESS EXCLUSIVE"),
+    ],
+)
+async def test_a_backend_killed_in_the_middle_of_a_statement_is_a_503(
+    service: ProxiedService, database_urls: DatabaseUrls, method: str, lock: str
+) -> None:
+    assert (await service.create()).status_code == 201
+    admin = await admin_connection(database_urls.direct)
+    try:
+        transaction = admin.transaction()
+        await transaction.start()
+        await admin.execute(f"LOCK TABLE tasks IN {lock} MODE")
+        blocked = asyncio.create_task(service.timed(method, "/api/tasks", json={"title": "x"}))
+        # Kill whatever queues behind the lock (a replayed read queues again).
+        while not blocked.done():
+            await admin.fetch(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
+        response, _ = await blocked
+        await transaction.rollback()
+    finally:
+        await admin.close()
+
+    assert_unavailable(response)
+    assert (await service.create("After")).status_code == 201
+    assert await count_tasks(service.database) == 2

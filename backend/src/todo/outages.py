@@ -130,7 +130,7 @@ def _causes(error: BaseException) -> Iterator[BaseException]:
 
 def as_service_error(
     error: BaseException, *, commit_sent: bool = False
-) -> ServiceUnavailableError | None:
+) -> DatabaseUnavailableError | WriteOutcomeUnknownError | None:
     """The problem to answer for `error`, or None when it is not an outage."""
     outage = classify(error)
     if outage is None:

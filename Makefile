@@ -34,7 +34,8 @@ migrate: install ## Upgrade the schema to the latest migration (on DATABASE_URL_
 .PHONY: migration
 migration: migrate ## Write a migration for model changes: make migration m="add tasks.version"
 	@test -n "$(m)" || { echo 'usage: make migration m="what it changes"' >&2; exit 2; }
-	cd backend && $(UV) run --locked alembic revision --autogenerate -m "$(m)"
+	cd backend && next=$$(printf '%04d' $$(( $$(ls migrations/versions/*.py | wc -l) + 1 ))) \
+		&& $(UV) run --locked alembic revision --autogenerate --rev-id $$next -m "$(m)"
 
 .PHONY: serve
 serve: install ## Serve for production: WORKERS processes, no reload, no access log

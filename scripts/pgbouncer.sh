@@ -51,6 +51,10 @@ chmod 600 "$DIR/userlist.txt"
 
 if [ -f "$DIR/pgbouncer.pid" ] && kill -0 "$(cat "$DIR/pgbouncer.pid")" 2>/dev/null; then
     kill -HUP "$(cat "$DIR/pgbouncer.pid")"
+elif pg_isready -q -h 127.0.0.1 -p "$PORT"; then
+    echo "127.0.0.1:$PORT is taken by another server (Debian's own pgbouncer service?);" \
+        "stop it first: /etc/init.d/pgbouncer stop" >&2
+    exit 1
 else
     as_postgres pgbouncer -q -d "$DIR/pgbouncer.ini"
 fi

@@ -8,20 +8,36 @@ BETTER_AUTH := backend/tests/interop/better-auth
 HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
+# Seconds uvicorn lets in-flight requests finish after SIGTERM before it cancels them.
+GRACEFUL_SHUTDOWN_TIMEOUT ?= 20
 export HOST PORT
+
+# The suite's stand-ins for Neon, started by `make test-services`: PostgreSQL that
+# accepts TLS only (direct endpoint) and PgBouncer in transaction mode (pooled).
+TLS_POSTGRES_URL := postgresql://todo:todo@127.0.0.1:5433/postgres?sslmode=require&channel_binding=require
+PGBOUNCER_URL := postgresql://todo:todo@127.0.0.1:6432/postgres?sslmode=require
 
 .PHONY: help
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 .PHONY: install
 install: ## Install the locked dependencies into backend/.venv
 	cd backend && $(UV) sync --locked --quiet
 
 .PHONY: run
-run: install ## Create the schema and serve with reload on HOST:PORT (SQLite unless DATABASE_URL says otherwise)
-	cd backend && $(UV) run --locked python -m todo create-schema
+run: migrate ## Migrate, then serve with reload on HOST:PORT (SQLite unless DATABASE_URL says otherwise)
 	cd backend && $(UV) run --locked uvicorn todo.main:create_app --factory --reload --host $(HOST) --port $(PORT) --no-access-log
+
+.PHONY: migrate
+migrate: install ## Upgrade the schema to the latest migration (on DATABASE_URL_DIRECT when set)
+	cd backend && $(UV) run --locked alembic upgrade head
+
+.PHONY: migration
+migration: migrate ## Write a migration for model changes: make migration m="add tasks.version"
+	@test -n "$(m)" || { echo 'usage: make migration m="what it changes"' >&2; exit 2; }
+	cd backend && next=$$(printf '%04d' $$(( $$(ls migrations/versions/*.py | wc -l) + 1 ))) \
+		&& $(UV) run --locked alembic revision --autogenerate --rev-id $$next -m "$(m)"
 
 .PHONY: serve
 serve: install ## Serve for production: WORKERS processes, no reload, no access log
@@ -30,7 +46,8 @@ serve: install ## Serve for production: WORKERS processes, no reload, no access 
 		mkdir -p "$$PROMETHEUS_MULTIPROC_DIR" && find "$$PROMETHEUS_MULTIPROC_DIR" -maxdepth 1 -name '*.db' -delete; \
 	fi
 	cd backend && $(UV) run --locked uvicorn todo.main:create_app --factory \
-		--host $(HOST) --port $(PORT) --workers $(WORKERS) --no-access-log
+		--host $(HOST) --port $(PORT) --workers $(WORKERS) --no-access-log \
+		--timeout-graceful-shutdown $(GRACEFUL_SHUTDOWN_TIMEOUT)
 
 .PHONY: test
 test: install node-deps ## Run the whole suite on SQLite and on PostgreSQL
@@ -42,9 +59,26 @@ node-deps: $(BETTER_AUTH)/node_modules/.package-lock.json ## Install the locked 
 $(BETTER_AUTH)/node_modules/.package-lock.json: $(BETTER_AUTH)/package-lock.json $(BETTER_AUTH)/package.json
 	cd $(BETTER_AUTH) && npm ci --no-audit --no-fund
 	touch $@
+
 .PHONY: fuzz
 fuzz: install ## Run schemathesis against the live app on SQLite and PostgreSQL (FUZZ_MAX_TIME s each)
 	cd backend && $(UV) run --locked python scripts/fuzz.py
+
+.PHONY: test-services
+test-services: ## Start PostgreSQL with TLS on 5433 and PgBouncer on 6432 (needs root)
+	scripts/postgres-tls.sh
+	scripts/pgbouncer.sh
+
+.PHONY: test-tls
+test-tls: install test-services ## Run the suite on PostgreSQL over TLS, with a Neon-style URL
+	cd backend && TEST_DATABASES=postgresql TEST_POSTGRES_URL='$(TLS_POSTGRES_URL)' \
+		$(UV) run --locked pytest
+
+.PHONY: test-pgbouncer
+test-pgbouncer: install test-services ## Run the suite through PgBouncer in transaction mode
+	cd backend && TEST_DATABASES=postgresql TEST_POSTGRES_URL='$(PGBOUNCER_URL)' \
+		TEST_POSTGRES_ADMIN_URL='$(TLS_POSTGRES_URL)' DATABASE_POOL_MODE=transaction \
+		$(UV) run --locked pytest
 
 .PHONY: format
 format: install ## Format and fix what the linter can

@@ -176,7 +176,7 @@ def fuzz(kind: str) -> bool:
                 "METRICS_ENABLED": "false",
             }
             subprocess.run(
-                [sys.executable, "-m", "todo", "create-schema"],
+                [sys.executable, "-m", "alembic", "upgrade", "head"],
                 cwd=BACKEND_DIR,
                 env=env,
                 check=True,

@@ -1,66 +1,78 @@
-"""Fixtures: every test runs once on SQLite and once on PostgreSQL.
+"""Fixtures: every test that uses the database runs once on SQLite and once on PostgreSQL.
 
-`TEST_DATABASES` (comma-separated: sqlite, postgresql) picks the engines;
-`TEST_POSTGRES_URL` names a server where the suite may create and drop its own
-databases.
+The environment variables that choose the servers are in `tests/environment.py`.
 """
 
-import os
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from uuid import uuid4
 
-import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from tests.environment import TEST_DATABASES, TEST_POSTGRES_ADMIN_URL, TEST_POSTGRES_URL
+from tests.postgres import admin_connection, with_database
 from todo.config import Settings
 from todo.db import Database
 from todo.main import create_app
-
-TEST_DATABASES = os.environ.get("TEST_DATABASES", "sqlite,postgresql").split(",")
-TEST_POSTGRES_URL = os.environ.get(
-    "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
+from todo.migrate import upgrade
 
 
-def _postgres_url(database_name: str) -> str:
-    base, _, _ = TEST_POSTGRES_URL.rpartition("/")
-    return f"{base}/{database_name}"
+@dataclass(frozen=True)
+class DatabaseUrls:
+    app: str
+    direct: str
+
+    @property
+    def backend(self) -> str:
+        return "sqlite" if self.app.startswith("sqlite") else "postgresql"
 
 
 @pytest.fixture(scope="session", params=TEST_DATABASES)
-async def database_url(
+async def database_urls(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[str]:
+) -> AsyncIterator[DatabaseUrls]:
     if request.param == "sqlite":
         path: Path = tmp_path_factory.mktemp("sqlite") / "todo.db"
-        yield f"sqlite:///{path}"
+        yield DatabaseUrls(f"sqlite:///{path}", f"sqlite:///{path}")
         return
     name = f"todo_test_{uuid4().hex[:12]}"
-    admin = await asyncpg.connect(TEST_POSTGRES_URL)
+    admin = await admin_connection(TEST_POSTGRES_ADMIN_URL)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
-        yield _postgres_url(name)
+        yield DatabaseUrls(
+            with_database(TEST_POSTGRES_URL, name), with_database(TEST_POSTGRES_ADMIN_URL, name)
+        )
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
 
 
 @pytest.fixture(scope="session")
-async def database(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    await database.create_schema()
+def database_url(database_urls: DatabaseUrls) -> str:
+    return database_urls.app
+
+
+@pytest.fixture(scope="session")
+async def database(database_urls: DatabaseUrls) -> AsyncIterator[Database]:
+    # The schema is the migrations' (once per test database), as in production.
+    migrator = Database(database_urls.direct, Settings(database_url=database_urls.direct))
+    try:
+        await upgrade(migrator.engine)
+    finally:
+        await migrator.dispose()
+    database = Database(database_urls.app, Settings(database_url=database_urls.app))
     yield database
     await database.dispose()
 
 
 @pytest.fixture
-async def app(database: Database, database_url: str) -> AsyncIterator[FastAPI]:
-    yield create_app(Settings(database_url=database_url), database=database)
-    # Each test starts from empty tables.
+async def empty_tables(database: Database) -> AsyncIterator[None]:
+    """Each test starts from empty tables: this empties them after it."""
+    yield
     async with database.engine.begin() as connection:
         if database.dialect == "postgresql":
             await connection.execute(text("TRUNCATE users, tasks, user_identities"))
@@ -70,6 +82,11 @@ async def app(database: Database, database_url: str) -> AsyncIterator[FastAPI]:
             await connection.execute(text("DELETE FROM users"))
     database.known_users.clear()
     database.known_identities.clear()
+
+
+@pytest.fixture
+def app(database: Database, database_url: str, empty_tables: None) -> FastAPI:
+    return create_app(Settings(database_url=database_url), database=database)
 
 
 @pytest.fixture

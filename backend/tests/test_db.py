@@ -1,6 +1,13 @@
-import pytest
+import logging
 
-from todo.db import async_database_url
+import httpx
+import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+
+from todo.db import Database, async_database_url
+
+NEON = "postgresql://u:p@ep-x-123.eu-central-1.aws.neon.tech/db?sslmode=require"
 
 
 @pytest.mark.parametrize(
@@ -25,3 +32,42 @@ def test_plain_urls_get_the_async_driver(given: str, expected: str) -> None:
 def test_unsupported_database_is_refused_by_name() -> None:
     with pytest.raises(ValueError, match="mysql"):
         async_database_url("mysql://u@h/app")
+
+
+async def test_what_the_url_asks_for_and_cannot_get_is_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="todo.db"):
+        database = Database(NEON + "&channel_binding=require&keepalives_idle=30")
+    await database.dispose()
+
+    warnings = [record.getMessage() for record in caplog.records]
+    assert warnings == [
+        "database URL: ignoring channel_binding=require, keepalives_idle=30: "
+        "asyncpg has no equivalent"
+    ]
+    assert "u:p" not in caplog.text
+
+
+async def test_a_connection_that_cannot_roll_back_is_discarded_and_the_answer_kept(
+    client: httpx.AsyncClient, database: Database, headers: dict[str, str]
+) -> None:
+    assert (
+        await client.post("/api/tasks", json={"title": "a"}, headers=headers)
+    ).status_code == 201
+
+    # As after the server dropped a connection in the middle of a statement.
+    def refuse_rollback(connection: Connection) -> None:
+        if not connection.invalidated:
+            raise RuntimeError("cannot switch state; another operation is in progress")
+
+    event.listen(database.engine.sync_engine, "rollback", refuse_rollback)
+    try:
+        response = await client.get("/api/tasks", headers=headers)
+    finally:
+        event.remove(database.engine.sync_engine, "rollback", refuse_rollback)
+
+    assert response.status_code == 200
+    assert [task["title"] for task in response.json()] == ["a"]
+    assert "Checked out connections: 0" in database.engine.pool.status()
+    assert (await client.get("/api/tasks", headers=headers)).status_code == 200

@@ -17,6 +17,18 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     database_url: str = f"sqlite+aiosqlite:///{DEFAULT_SQLITE_PATH}"
+    # Migrations need a session-mode connection; Neon's pooled URL is not one.
+    database_url_direct: str | None = None
+    # "auto": PgBouncer transaction pooling when the host is a Neon `-pooler` endpoint.
+    database_pool_mode: Literal["auto", "session", "transaction"] = "auto"
+    database_pool_size: Annotated[int, Field(ge=1)] = 5
+    database_max_overflow: Annotated[int, Field(ge=0)] = 5
+    database_pool_pre_ping: bool = True
+    # Seconds; a connection older than this is replaced when next taken from the pool.
+    database_pool_recycle: Annotated[int, Field(ge=-1)] = 300
+    database_connect_timeout: Annotated[float, Field(gt=0)] = 5.0
+    # Seconds one statement may take (PostgreSQL), or wait for a lock (SQLite).
+    database_command_timeout: Annotated[float, Field(gt=0)] = 10.0
     host: str = "127.0.0.1"
     port: int = 8000
     cors_origins: Annotated[list[str], NoDecode] = Field(

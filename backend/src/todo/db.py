@@ -1,80 +1,89 @@
 """Engine and sessions for whichever database `DATABASE_URL` names."""
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
-from pathlib import Path
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import Depends, Request
-from sqlalchemy import event
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL, Connection
 from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.pool import ConnectionPoolEntry
-from sqlmodel import SQLModel
+from sqlalchemy.orm import Session
+from sqlalchemy.util import greenlet_spawn
 
 from todo.auth.base import Subject
+from todo.config import Settings
+from todo.dbpostgres import connect_timeout, create_postgres_engine
+from todo.dbsqlite import configure_sqlite
+from todo.dburl import parse_database_url
+from todo.outages import DatabaseUnavailableError, Outage, as_service_error
+from todo.replay import mark_replayable
 
-SQLITE_BUSY_TIMEOUT_MS = 30_000
 KNOWN_USERS_LIMIT = 100_000
+# Beyond the connect timeout, what taking a connection may spend on waiting for
+# the pool and pinging: a request never waits longer than the two together.
+ACQUIRE_GRACE_SECONDS = 0.5
 
-_POSTGRES_NAMES = {"postgres", "postgresql"}
+COMMIT_SENT = "todo.commit_sent"
+CONNECTION = "todo.connection"
+
+logger = logging.getLogger("todo.db")
+
+
+class _TrackingSession(Session):
+    """A Session that notes its connection, and when it has asked to commit."""
+
+
+@event.listens_for(_TrackingSession, "after_begin")
+def _note_connection(session: Session, _transaction: Any, connection: Connection) -> None:
+    session.info[CONNECTION] = connection
+
+
+@event.listens_for(_TrackingSession, "before_commit")
+def _note_commit(session: Session) -> None:
+    # Flush first, so that from here on a failure can only be the COMMIT itself.
+    session.flush()
+    session.info[COMMIT_SENT] = True
+
+
+@event.listens_for(_TrackingSession, "after_commit")
+def _note_commit_done(session: Session) -> None:
+    # Acknowledged: a later failure in the same request is about later work.
+    session.info.pop(COMMIT_SENT, None)
 
 
 def async_database_url(raw_url: str) -> URL:
-    """The URL with the async driver this service ships for its database.
-
-    Providers hand out `postgresql://...` (or `postgres://...`) and people write
-    `sqlite:///file.db`; both are accepted as they are.
-    """
-    url = make_url(raw_url)
-    backend = url.drivername.split("+", 1)[0]
-    if backend in _POSTGRES_NAMES:
-        return url.set(drivername="postgresql+asyncpg")
-    if backend == "sqlite":
-        return url.set(drivername="sqlite+aiosqlite")
-    raise ValueError(f"unsupported database {backend!r}: use a postgresql:// or sqlite:// URL")
-
-
-def _configure_sqlite(engine: AsyncEngine) -> None:
-    database = engine.url.database
-    if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
-        # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin,
-        # so a transaction covers its reads too.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA foreign_keys = ON")
-        cursor.execute("PRAGMA journal_mode = WAL")
-        # Concurrent writers wait for the lock instead of failing with
-        # "database is locked".
-        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.close()
-
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+    """The URL with the async driver this service ships for its database."""
+    return parse_database_url(raw_url).url
 
 
 class Database:
     """One engine, its session factory, and the users known to exist in it."""
 
-    def __init__(self, raw_url: str) -> None:
-        url = async_database_url(raw_url)
-        options: dict[str, Any] = {}
-        if url.get_backend_name() == "postgresql":
-            options.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
-        self.engine = create_async_engine(url, **options)
-        if url.get_backend_name() == "sqlite":
-            _configure_sqlite(self.engine)
-        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+    def __init__(self, raw_url: str, settings: Settings | None = None) -> None:
+        settings = settings or Settings()
+        target = parse_database_url(raw_url)
+        if target.unhonoured:
+            logger.warning(
+                "database URL: ignoring %s: asyncpg has no equivalent",
+                ", ".join(target.unhonoured),
+            )
+        if target.backend == "postgresql":
+            self.engine = create_postgres_engine(target, settings)
+        else:
+            self.engine = create_async_engine(target.url)
+            configure_sqlite(self.engine, busy_timeout=settings.database_command_timeout)
+        self.acquire_timeout = connect_timeout(target, settings) + ACQUIRE_GRACE_SECONDS
+        self.sessionmaker = async_sessionmaker(
+            self.engine, expire_on_commit=False, sync_session_class=_TrackingSession
+        )
         # Users this process has already made sure of, so that only a user's
         # first request pays for the upsert.
         self.known_users: set[UUID] = set()
@@ -95,9 +104,40 @@ class Database:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    async def create_schema(self) -> None:
-        async with self.engine.begin() as connection:
-            await connection.run_sync(SQLModel.metadata.create_all)
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A session that holds its connection already, and gives it back quietly.
+
+        Taking the connection up front bounds the one step that can hang while
+        the database is away (see `acquire_timeout`), and a failure there is
+        safe to report as "not done": nothing has been sent yet.
+        """
+        session = self.sessionmaker()
+        try:
+            try:
+                async with asyncio.timeout(self.acquire_timeout):
+                    await session.connection()
+            except Exception as error:
+                logger.warning(
+                    "no database connection within %.2f s: %r", self.acquire_timeout, error
+                )
+                outage = Outage.TIMED_OUT if isinstance(error, TimeoutError) else Outage.UNREACHABLE
+                raise DatabaseUnavailableError(outage) from error
+            yield session
+        finally:
+            await _release(session)
+
+    async def ping(self) -> None:
+        """Run `SELECT 1` within `acquire_timeout`, or raise DatabaseUnavailableError."""
+        async with self.session() as session:
+            try:
+                async with asyncio.timeout(self.acquire_timeout):
+                    await session.execute(text("SELECT 1"))
+            except Exception as error:
+                failure = as_service_error(error)
+                if failure is None:
+                    raise
+                raise failure from error
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -108,9 +148,38 @@ def get_database(request: Request) -> Database:
     return database
 
 
+async def _release(session: AsyncSession) -> None:
+    """Close `session`; a connection that cannot even roll back is discarded.
+
+    After the server has dropped a connection in the middle of a statement, the
+    driver can still think that statement is running: rolling back then fails,
+    and that failure must neither replace the request's answer nor reach the pool.
+    """
+    try:
+        await session.close()
+    except Exception as error:
+        logger.warning("discarding a connection that failed to roll back: %r", error)
+        connection: Connection | None = session.info.get(CONNECTION)
+        if connection is not None:
+            await greenlet_spawn(_discard, connection)
+
+
+def _discard(connection: Connection) -> None:
+    connection.invalidate()
+    connection.close()
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with get_database(request).sessionmaker() as session:
-        yield session
+    async with get_database(request).session() as session:
+        try:
+            yield session
+        except Exception as error:
+            failure = as_service_error(error, commit_sent=session.info.get(COMMIT_SENT, False))
+            if failure is None:
+                raise
+            if failure.outage is Outage.CONNECTION_LOST:
+                mark_replayable(request.scope)
+            raise failure from error
 
 
 DatabaseDep = Annotated[Database, Depends(get_database)]

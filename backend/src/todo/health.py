@@ -1,6 +1,9 @@
 from fastapi import APIRouter
 from pydantic import BaseModel
 
+from todo.db import DatabaseDep
+from todo.problems import problem_docs
+
 router = APIRouter(tags=["health"])
 
 
@@ -8,6 +11,23 @@ class Health(BaseModel):
     status: str = "ok"
 
 
+class Readiness(BaseModel):
+    status: str = "ok"
+    database: str = "ok"
+
+
 @router.get("/health", response_model=Health, summary="Liveness: the process answers")
 async def health() -> Health:
+    # Never touches the database: a database outage must not get the process restarted.
     return Health()
+
+
+@router.get(
+    "/health/ready",
+    response_model=Readiness,
+    summary="Readiness: the database answers a trivial query in time",
+    responses=problem_docs(503),
+)
+async def ready(database: DatabaseDep) -> Readiness:
+    await database.ping()
+    return Readiness()

@@ -14,6 +14,7 @@ from todo.logs import configure_logging
 from todo.metrics import Metrics, install_metrics
 from todo.middleware import BodySizeLimitMiddleware, UnexpectedErrorMiddleware
 from todo.problems import FieldProblem, Problem, install_problem_handlers
+from todo.replay import ReplayReadsMiddleware
 from todo.request_context import (
     REQUEST_ID_HEADER,
     RequestContextMiddleware,
@@ -29,7 +30,7 @@ def create_app(
 ) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings)
-    database = database or Database(settings.database_url)
+    database = database or Database(settings.database_url, settings)
     authenticator = authenticator or build_authenticator(settings)
     metrics: Metrics | None = None
 
@@ -37,6 +38,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         warn_if_exposed(settings)
         yield
+        # Uvicorn runs this only once in-flight requests have finished (or its
+        # graceful-shutdown timeout has passed), so no accepted write is cut off.
         await database.dispose()
         if metrics is not None:
             metrics.process_exited()
@@ -66,6 +69,7 @@ def create_app(
     # Added innermost first: CORS wraps the app's own middleware, so even a 500
     # carries its headers, and the request context wraps CORS, so that every response, a
     # preflight's included, carries its request id and is logged and counted.
+    app.add_middleware(ReplayReadsMiddleware)
     app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(

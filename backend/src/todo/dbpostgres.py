@@ -1,0 +1,110 @@
+"""PostgreSQL through asyncpg, as Neon serves it: TLS, PgBouncer, dropped connections."""
+
+import logging
+from typing import Any
+from uuid import uuid4
+
+from sqlalchemy import event, exc
+from sqlalchemy.engine.interfaces import DBAPIConnection, ExceptionContext
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
+
+from todo.config import Settings
+from todo.dburl import DatabaseTarget
+from todo.outages import Outage, classify
+
+# A pooled connection gets this long to answer a ping before it is replaced.
+# Behind PgBouncer a ping may queue for a server connection, and a busy pool is
+# no sign of a dead connection: there it gets the connect timeout instead.
+PING_TIMEOUT_SECONDS = 0.5
+
+logger = logging.getLogger("todo.db")
+
+
+def uses_transaction_pooling(target: DatabaseTarget, settings: Settings) -> bool:
+    if target.backend != "postgresql":
+        return False
+    if settings.database_pool_mode == "auto":
+        return target.is_pooler
+    return settings.database_pool_mode == "transaction"
+
+
+def _unique_statement_name() -> str:
+    return f"__asyncpg_{uuid4().hex}__"
+
+
+def connect_timeout(target: DatabaseTarget, settings: Settings) -> float:
+    return target.connect_timeout or settings.database_connect_timeout
+
+
+def create_postgres_engine(target: DatabaseTarget, settings: Settings) -> AsyncEngine:
+    pooled = uses_transaction_pooling(target, settings)
+    connect_args: dict[str, Any] = {
+        "timeout": connect_timeout(target, settings),
+        "command_timeout": settings.database_command_timeout,
+        **target.connect_args,
+    }
+    if pooled:
+        # PgBouncer hands each transaction whichever server connection is free:
+        # a statement prepared under a name in one transaction is missing (or
+        # taken) in the next, so nothing is cached and every name is unique.
+        connect_args.update(
+            prepared_statement_cache_size=0,
+            statement_cache_size=0,
+            prepared_statement_name_func=_unique_statement_name,
+        )
+    engine = create_async_engine(
+        target.url,
+        connect_args=connect_args,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+        pool_recycle=settings.database_pool_recycle,
+        pool_timeout=connect_args["timeout"],
+        # SQLAlchemy's own pre-ping has no time limit of its own; ours below has.
+        pool_pre_ping=False,
+    )
+    if settings.database_pool_pre_ping:
+        _ping_on_checkout(engine, connect_args["timeout"] if pooled else PING_TIMEOUT_SECONDS)
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _lost_is_disconnected(context: ExceptionContext) -> None:
+        # asyncpg reports a backend that was shut down under a statement (Neon
+        # suspending, an operator, a restart) before it notices the socket is
+        # gone: tell SQLAlchemy now, so it discards the connection instead of
+        # trying to roll back on it.
+        if classify(context.original_exception) is Outage.CONNECTION_LOST:
+            context.is_disconnect = True
+
+    return engine
+
+
+def _ping_on_checkout(engine: AsyncEngine, timeout: float) -> None:
+    """Replace a pooled connection that does not answer a ping within the limit.
+
+    Neon drops connections when a compute suspends, restarts or resizes; the
+    pool finds out here, before a request uses one, and connects afresh.
+    """
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _fresh(_dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry) -> None:
+        record.info["fresh"] = True
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _ping(
+        dbapi_connection: DBAPIConnection,
+        record: ConnectionPoolEntry,
+        _proxy: PoolProxiedConnection,
+    ) -> None:
+        if record.info.pop("fresh", False):
+            return
+        try:
+            # A simple-protocol query: no prepared statement, safe through PgBouncer.
+            dbapi_connection.run_async(
+                lambda connection: connection.execute("SELECT 1", timeout=timeout)
+            )
+        except Exception as error:
+            # Close it here and now: the pool's own close is polite and waits for
+            # an answer that, from a vanished server, never comes.
+            dbapi_connection.driver_connection.terminate()
+            # The pool discards the connection and makes a new one.
+            raise exc.DisconnectionError(f"pre-ping failed: {error!r}") from error

@@ -1,0 +1,54 @@
+"""Alembic, as the app and its tests use it: options and programmatic upgrades."""
+
+from typing import Any, Literal
+
+from alembic import command
+from alembic.autogenerate.api import AutogenContext
+from alembic.config import Config
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel.sql.sqltypes import AutoString
+
+from todo.config import BACKEND_DIR
+from todo.timestamps import UTCDateTime
+
+ALEMBIC_INI = BACKEND_DIR / "alembic.ini"
+
+
+def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
+    """Spell the project's column types so that a generated migration imports cleanly."""
+    if type_ != "type":
+        return False
+    if isinstance(obj, UTCDateTime):
+        autogen_context.imports.add("from todo.timestamps import UTCDateTime")
+        return "UTCDateTime()"
+    if isinstance(obj, AutoString):
+        return f"sa.String(length={obj.length})" if obj.length else "sa.String()"
+    return False
+
+
+def context_options(dialect_name: str) -> dict[str, Any]:
+    return {
+        # SQLite cannot ALTER most things: batch mode copies the table instead.
+        "render_as_batch": dialect_name == "sqlite",
+        "compare_type": True,
+        "compare_server_default": True,
+        "render_item": render_item,
+    }
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    config = Config(ALEMBIC_INI)
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+    async with engine.begin() as connection:
+        await connection.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
+
+
+async def downgrade(engine: AsyncEngine, revision: str) -> None:
+    async with engine.begin() as connection:
+        await connection.run_sync(lambda sync: command.downgrade(alembic_config(sync), revision))

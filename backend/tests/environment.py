@@ -1,0 +1,26 @@
+"""Which databases this run of the suite covers, from the environment.
+
+`TEST_DATABASES` (comma-separated: sqlite, postgresql) picks the engines.
+`TEST_POSTGRES_URL` names the server the app talks to, in any form DATABASE_URL
+accepts (a PgBouncer, a TLS server with `?sslmode=require`, ...).
+`TEST_POSTGRES_ADMIN_URL` names the same server directly, for what PgBouncer
+cannot do: CREATE/DROP DATABASE, migrations, and killing the app's backends.
+The suite creates and drops its own databases there.
+"""
+
+import os
+
+import pytest
+
+TEST_DATABASES = os.environ.get("TEST_DATABASES", "sqlite,postgresql").split(",")
+TEST_POSTGRES_URL = os.environ.get(
+    "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+TEST_POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_ADMIN_URL", TEST_POSTGRES_URL)
+
+
+def only_on(*backends: str) -> pytest.MarkDecorator:
+    """Run a test on those of `backends` that this run covers."""
+    return pytest.mark.parametrize(
+        "database_urls", [name for name in TEST_DATABASES if name in backends], indirect=True
+    )

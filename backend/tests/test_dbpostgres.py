@@ -1,0 +1,83 @@
+import re
+from typing import Any
+
+import pytest
+from sqlalchemy import event, text
+
+from tests.conftest import DatabaseUrls
+from tests.environment import only_on
+from todo.config import Settings
+from todo.db import Database
+from todo.dbpostgres import uses_transaction_pooling
+from todo.dburl import parse_database_url
+
+NEON = "postgresql://u:p@ep-x-123.eu-central-1.aws.neon.tech/db?sslmode=require"
+
+
+@pytest.mark.parametrize(
+    ("url", "mode", "expected"),
+    [
+        (NEON, "auto", False),
+        (NEON.replace("ep-x-123.", "ep-x-123-pooler."), "auto", True),
+        (NEON.replace("ep-x-123.", "ep-x-123-pooler."), "session", False),
+        ("postgresql://u@127.0.0.1:6432/db", "transaction", True),
+        ("sqlite:///todo.db", "transaction", False),
+    ],
+)
+def test_transaction_pooling_is_assumed_for_neon_poolers_or_when_told(
+    url: str, mode: str, expected: bool
+) -> None:
+    settings = Settings(database_url=url, database_pool_mode=mode)
+    assert uses_transaction_pooling(parse_database_url(url), settings) is expected
+
+
+async def asyncpg_connect_arguments(database: Database) -> dict[str, Any]:
+    """What the engine hands `asyncpg.connect()` for a new connection."""
+    captured: dict[str, Any] = {}
+
+    @event.listens_for(database.engine.sync_engine, "do_connect")
+    def _capture(_dialect: Any, _record: Any, _args: Any, kwargs: dict[str, Any]) -> None:
+        captured.update(kwargs)
+
+    async with database.engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))
+    return captured
+
+
+@only_on("postgresql")
+async def test_under_transaction_pooling_nothing_is_cached_or_named_twice(
+    database_urls: DatabaseUrls,
+) -> None:
+    settings = Settings(database_url=database_urls.app, database_pool_mode="transaction")
+    database = Database(database_urls.app, settings)
+    try:
+        arguments = await asyncpg_connect_arguments(database)
+    finally:
+        await database.dispose()
+
+    # PgBouncer gives each transaction whichever server connection is free: a
+    # statement cached by name on one is missing on the next, or clashes there.
+    assert arguments["statement_cache_size"] == 0
+    assert arguments["prepared_statement_cache_size"] == 0
+    names = {arguments["prepared_statement_name_func"]() for _ in range(100)}
+    assert len(names) == 100
+    assert all(re.fullmatch(r"__asyncpg_[0-9a-f]{32}__", name) for name in names)
+    # PgBouncer refuses startup parameters it does not track (jit, ...).
+    assert "server_settings" not in arguments
+
+
+@only_on("postgresql")
+async def test_a_direct_connection_keeps_asyncpgs_statement_cache(
+    database_urls: DatabaseUrls,
+) -> None:
+    settings = Settings(database_url=database_urls.direct, database_pool_mode="session")
+    database = Database(database_urls.direct, settings)
+    try:
+        arguments = await asyncpg_connect_arguments(database)
+    finally:
+        await database.dispose()
+
+    assert "statement_cache_size" not in arguments
+    assert "prepared_statement_name_func" not in arguments
+    assert arguments["timeout"] == settings.database_connect_timeout
+    assert arguments["command_timeout"] == settings.database_command_timeout

@@ -32,7 +32,9 @@ def _postgres_url(database_name: str) -> str:
 
 
 @pytest.fixture(scope="session", params=TEST_DATABASES)
-async def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
     if request.param == "sqlite":
         path: Path = tmp_path_factory.mktemp("sqlite") / "todo.db"
         yield f"sqlite:///{path}"
@@ -61,8 +63,9 @@ async def app(database: Database, database_url: str) -> AsyncIterator[FastAPI]:
     # Each test starts from empty tables.
     async with database.engine.begin() as connection:
         if database.dialect == "postgresql":
-            await connection.execute(text("TRUNCATE users, tasks"))
+            await connection.execute(text("TRUNCATE users, tasks, idempotency_keys"))
         else:
+            await connection.execute(text("DELETE FROM idempotency_keys"))
             await connection.execute(text("DELETE FROM tasks"))
             await connection.execute(text("DELETE FROM users"))
     database.known_users.clear()

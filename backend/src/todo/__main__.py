@@ -5,6 +5,7 @@ import sys
 
 from todo.config import get_settings
 from todo.db import Database
+from todo.idempotency import models as _idempotency_models  # noqa: F401  (registers the table)
 from todo.tasks import models as _models  # noqa: F401  (registers the tables)
 
 

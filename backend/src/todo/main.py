@@ -1,3 +1,4 @@
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,9 +10,14 @@ from fastapi.middleware.cors import CORSMiddleware
 from todo import health
 from todo.config import Settings, get_settings
 from todo.db import Database
+from todo.idempotency.http import IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER
+from todo.idempotency.purge import purge_periodically
 from todo.identity import USER_ID_HEADER
 from todo.middleware import BodySizeLimitMiddleware, UnexpectedErrorMiddleware
 from todo.problems import FieldProblem, Problem, install_problem_handlers
+from todo.ratelimit.docs import RATE_LIMIT_HEADER_DOCS
+from todo.ratelimit.limiters import create_limiter
+from todo.ratelimit.middleware import LIMITED_PATH_PREFIX, RateLimitMiddleware
 from todo.tasks import router as tasks_router
 
 
@@ -19,10 +25,19 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     settings = settings or get_settings()
     logging.basicConfig(level=settings.log_level.upper())
     database = database or Database(settings.database_url)
+    limiter = (
+        create_limiter(settings.rate_limit, settings.redis_url, settings.redis_key_prefix)
+        if settings.rate_limit is not None
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        purger = asyncio.create_task(purge_periodically(database.sessionmaker))
         yield
+        purger.cancel()
+        if limiter is not None:
+            await limiter.close()
         await database.dispose()
 
     app = FastAPI(
@@ -46,12 +61,29 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     # Added innermost first: CORS wraps everything, so even a 500 carries its headers.
     app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if limiter is not None:
+        # Before the body is read or the database touched.
+        app.add_middleware(RateLimitMiddleware, limiter=limiter)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-        allow_headers=[USER_ID_HEADER, "Content-Type"],
-        expose_headers=["Location", "Link"],
+        allow_headers=[
+            USER_ID_HEADER,
+            "Content-Type",
+            "If-Match",
+            "If-None-Match",
+            IDEMPOTENCY_KEY_HEADER,
+        ],
+        expose_headers=[
+            "Location",
+            "Link",
+            "ETag",
+            "Retry-After",
+            "RateLimit",
+            "RateLimit-Policy",
+            REPLAYED_HEADER,
+        ],
         max_age=600,
     )
 
@@ -63,8 +95,19 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                 model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
                 schemas.update(model_schema.pop("$defs", {}))
                 schemas[model.__name__] = model_schema
+            _document_rate_limit_headers(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _document_rate_limit_headers(schema: dict[str, Any]) -> None:
+    """Every API response may carry the rate-limit headers (when RATE_LIMIT is set)."""
+    for path, operations in schema.get("paths", {}).items():
+        if not path.startswith(LIMITED_PATH_PREFIX):
+            continue
+        for operation in operations.values():
+            for response in operation.get("responses", {}).values():
+                response.setdefault("headers", {}).update(RATE_LIMIT_HEADER_DOCS)

@@ -1,11 +1,17 @@
-from typing import Annotated
+from http import HTTPStatus
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response, status
 
+from todo.conditional import ETAG_HEADER_DOC, IfMatchVersions, IfNoneMatchTags
 from todo.db import SessionDep
+from todo.etags import format_etag
+from todo.idempotency.http import REPLAYED_HEADER_DOC, IdempotencyKey, respond_once
+from todo.idempotency.service import StoredResponse
 from todo.identity import CurrentUser
 from todo.problems import problem_docs
+from todo.ratelimit.docs import RATE_LIMITED_DOCS
 from todo.tasks import service
 from todo.tasks.cursor import Cursor, decode_cursor, encode_cursor
 from todo.tasks.models import Task, TaskStatus
@@ -17,8 +23,24 @@ MAX_PAGE_SIZE = 1000
 router = APIRouter(
     prefix="/api/tasks",
     tags=["tasks"],
-    responses=problem_docs(400, 422, 500, 503),
+    responses={**problem_docs(400, 422, 500, 503), **RATE_LIMITED_DOCS},
 )
+
+_CONDITIONAL_WRITE_DOCS = problem_docs(404, 412, 428)
+_CONDITIONAL_WRITE_DOCS[412]["headers"] = ETAG_HEADER_DOC
+
+
+def _with_headers(status_code: int, *headers: dict[str, Any]) -> dict[int | str, Any]:
+    return {status_code: {"headers": {name: doc for h in headers for name, doc in h.items()}}}
+
+
+def _stored(status_code: int, task: Task, location: str | None = None) -> StoredResponse:
+    """The response for `task`, as bytes that a retry can be given back verbatim."""
+    headers = {"Content-Type": "application/json", "ETag": format_etag(task.version)}
+    if location is not None:
+        headers["Location"] = location
+    body = TaskRead.model_validate(task).model_dump_json().encode()
+    return StoredResponse(status_code, headers, body)
 
 
 @router.get(
@@ -63,60 +85,138 @@ async def list_tasks(  # noqa: PLR0917  (FastAPI injects each by name)
     return tasks
 
 
+_LOCATION_HEADER_DOC = {
+    "Location": {"description": "The new task's URL.", "schema": {"type": "string"}}
+}
+
+
 @router.post(
     "",
     response_model=TaskRead,
     status_code=status.HTTP_201_CREATED,
     summary="Create a task",
     response_description="The new task; `Location` is its URL.",
+    responses={
+        **_with_headers(201, _LOCATION_HEADER_DOC, ETAG_HEADER_DOC, REPLAYED_HEADER_DOC),
+        **problem_docs(409),
+    },
 )
-async def create_task(
-    body: TaskCreate, response: Response, user_id: CurrentUser, session: SessionDep
-) -> Task:
-    task = await service.create_task(session, user_id, body)
-    response.headers["Location"] = f"{router.prefix}/{task.id}"
-    return task
+async def create_task(  # noqa: PLR0917  (FastAPI injects each by name)
+    body: TaskCreate,
+    request: Request,
+    response: Response,
+    user_id: CurrentUser,
+    session: SessionDep,
+    idempotency_key: IdempotencyKey,
+) -> Task | Response:
+    if idempotency_key is None:
+        task = await service.create_task(session, user_id, body)
+        response.headers["Location"] = f"{router.prefix}/{task.id}"
+        response.headers["ETag"] = format_etag(task.version)
+        return task
+
+    async def create() -> StoredResponse:
+        task = await service.create_task(session, user_id, body, commit=False)
+        return _stored(HTTPStatus.CREATED, task, location=f"{router.prefix}/{task.id}")
+
+    payload = body.model_dump(mode="json")
+    return await respond_once(request, session, user_id, idempotency_key, payload, create)
 
 
 @router.get(
     "/{task_id}",
     response_model=TaskRead,
     summary="Get one task",
-    responses=problem_docs(404),
+    responses={
+        **_with_headers(200, ETAG_HEADER_DOC),
+        304: {
+            "description": "Not Modified: the task still has an ETag named in If-None-Match.",
+            "headers": ETAG_HEADER_DOC,
+        },
+        **problem_docs(404),
+    },
 )
-async def get_task(task_id: UUID, user_id: CurrentUser, session: SessionDep) -> Task:
-    return await service.get_task(session, user_id, task_id)
+async def get_task(
+    task_id: UUID,
+    response: Response,
+    user_id: CurrentUser,
+    session: SessionDep,
+    if_none_match: IfNoneMatchTags,
+) -> Task | Response:
+    task = await service.get_task(session, user_id, task_id)
+    etag = format_etag(task.version)
+    if if_none_match is not None and if_none_match.matches(task.version):
+        return Response(status_code=HTTPStatus.NOT_MODIFIED, headers={"ETag": etag})
+    response.headers["ETag"] = etag
+    return task
 
 
 @router.put(
     "/{task_id}",
     response_model=TaskRead,
     summary="Change some of a task's fields",
-    description="Fields left out keep their value; `description: null` clears it.",
-    responses=problem_docs(404),
+    description=(
+        "Fields left out keep their value; `description: null` clears it. With `If-Match`, "
+        "only if the task is still at that ETag."
+    ),
+    responses={**_with_headers(200, ETAG_HEADER_DOC), **_CONDITIONAL_WRITE_DOCS},
 )
-async def update_task(
-    task_id: UUID, body: TaskUpdate, user_id: CurrentUser, session: SessionDep
+async def update_task(  # noqa: PLR0917  (FastAPI injects each by name)
+    task_id: UUID,
+    body: TaskUpdate,
+    response: Response,
+    user_id: CurrentUser,
+    session: SessionDep,
+    if_match: IfMatchVersions,
 ) -> Task:
-    return await service.update_task(session, user_id, task_id, body)
+    task = await service.update_task(session, user_id, task_id, body, expected_versions=if_match)
+    response.headers["ETag"] = format_etag(task.version)
+    return task
 
 
 @router.patch(
     "/{task_id}/complete",
     response_model=TaskRead,
     summary="Toggle a task between pending and completed",
-    responses=problem_docs(404),
+    description="With `If-Match`, only if the task is still at that ETag.",
+    responses={
+        **_with_headers(200, ETAG_HEADER_DOC, REPLAYED_HEADER_DOC),
+        **_CONDITIONAL_WRITE_DOCS,
+        **problem_docs(409),
+    },
 )
-async def toggle_task(task_id: UUID, user_id: CurrentUser, session: SessionDep) -> Task:
-    return await service.toggle_task(session, user_id, task_id)
+async def toggle_task(  # noqa: PLR0917  (FastAPI injects each by name)
+    task_id: UUID,
+    request: Request,
+    response: Response,
+    user_id: CurrentUser,
+    session: SessionDep,
+    if_match: IfMatchVersions,
+    idempotency_key: IdempotencyKey,
+) -> Task | Response:
+    if idempotency_key is None:
+        task = await service.toggle_task(session, user_id, task_id, expected_versions=if_match)
+        response.headers["ETag"] = format_etag(task.version)
+        return task
+
+    async def toggle() -> StoredResponse:
+        task = await service.toggle_task(
+            session, user_id, task_id, expected_versions=if_match, commit=False
+        )
+        return _stored(HTTPStatus.OK, task)
+
+    return await respond_once(request, session, user_id, idempotency_key, None, toggle)
 
 
 @router.delete(
     "/{task_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a task",
-    responses=problem_docs(404),
+    description="With `If-Match`, only if the task is still at that ETag.",
+    responses=_CONDITIONAL_WRITE_DOCS,
     response_class=Response,
 )
-async def delete_task(task_id: UUID, user_id: CurrentUser, session: SessionDep) -> None:
-    await service.delete_task(session, user_id, task_id)
+async def delete_task(
+    task_id: UUID, user_id: CurrentUser, session: SessionDep, if_match: IfMatchVersions
+) -> None:
+    await service.delete_task(session, user_id, task_id, expected_versions=if_match)

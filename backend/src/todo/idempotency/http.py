@@ -1,0 +1,118 @@
+"""The Idempotency-Key header (draft-ietf-httpapi-idempotency-key-header).
+
+A route hands `respond_once` the write to run; the first request with a key
+runs it and stores its response in the same transaction, a retry gets that
+response back marked `Idempotent-Replayed: true`.
+"""
+
+import hashlib
+import json
+import re
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import Depends, Header, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from todo.errors import BadRequestError
+from todo.idempotency import service
+from todo.idempotency.models import KEY_MAX_LENGTH
+from todo.idempotency.service import StoredResponse
+
+IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+REPLAYED_HEADER_DOC: dict[str, Any] = {
+    REPLAYED_HEADER: {
+        "description": "`true` when this is the stored response to an earlier request "
+        "with the same Idempotency-Key; nothing was written this time.",
+        "schema": {"type": "string", "enum": ["true"]},
+    }
+}
+
+# The draft's form is a structured-field string ("..."); a bare key is accepted too.
+_QUOTED = re.compile(r'"((?:[^"\\]|\\["\\])*)"')
+_ESCAPE = re.compile(r'\\(["\\])')
+
+
+class InvalidIdempotencyKeyError(BadRequestError):
+    problem_type = "urn:todo:problem:invalid-idempotency-key"
+    title = "Invalid Idempotency-Key header"
+
+    def __init__(self) -> None:
+        super().__init__(
+            f"The {IDEMPOTENCY_KEY_HEADER} header must be 1 to {KEY_MAX_LENGTH} printable "
+            'ASCII characters, bare or as a quoted string, e.g. "8e03978e-40d5-43e8".'
+        )
+
+
+def parse_idempotency_key(raw: str) -> str:
+    quoted = _QUOTED.fullmatch(raw)
+    key = _ESCAPE.sub(r"\1", quoted[1]) if quoted else raw
+    if not 1 <= len(key) <= KEY_MAX_LENGTH or not (key.isascii() and key.isprintable()):
+        raise InvalidIdempotencyKeyError()
+    return key
+
+
+async def idempotency_key(
+    key: Annotated[
+        str | None,
+        Header(
+            alias=IDEMPOTENCY_KEY_HEADER,
+            description=(
+                f"Makes a retry safe: 1 to {KEY_MAX_LENGTH} printable ASCII characters, unique "
+                "per intended change (a UUID is ideal). A retry with the same key and body gets "
+                f"the first response back, with `{REPLAYED_HEADER}: true`, and writes nothing; "
+                "the same key with another body is a 422. Keys are kept for "
+                "IDEMPOTENCY_TTL_SECONDS (24 h by default)."
+            ),
+            examples=['"8e03978e-40d5-43e8-bc93-6894a57f9324"'],
+        ),
+    ] = None,
+) -> str | None:
+    return None if key is None else parse_idempotency_key(key)
+
+
+IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
+
+
+def fingerprint(method: str, path: str, payload: object) -> str:
+    """What makes two requests the same: method, path and the body as validated."""
+    body = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(f"{method}\n{path}\n{body}".encode()).hexdigest()
+
+
+def replay(stored: StoredResponse) -> Response:
+    return Response(
+        stored.body,
+        status_code=stored.status_code,
+        headers={**stored.headers, REPLAYED_HEADER: "true"},
+    )
+
+
+async def respond_once(  # noqa: PLR0917  (each is a distinct input)
+    request: Request,
+    session: AsyncSession,
+    user_id: UUID,
+    key: str,
+    payload: object,
+    write: Callable[[], Awaitable[StoredResponse]],
+) -> Response:
+    """Run `write` (which must not commit) once per key, storing its response with it."""
+    settings = request.app.state.settings
+    stored = await service.reserve(
+        session,
+        user_id,
+        key,
+        fingerprint(request.method, request.url.path, payload),
+        ttl=timedelta(seconds=settings.idempotency_ttl_seconds),
+        wait=timedelta(seconds=settings.idempotency_wait_seconds),
+    )
+    if stored is not None:
+        return replay(stored)
+    outcome = await write()
+    await service.complete(session, user_id, key, outcome)
+    await session.commit()
+    return Response(outcome.body, status_code=outcome.status_code, headers=outcome.headers)

@@ -1,0 +1,31 @@
+"""Expired Idempotency-Keys go away by themselves, with no cron job to set up.
+
+Each worker purges once at startup and then every PURGE_INTERVAL_SECONDS;
+several workers doing so at once only share the work.
+"""
+
+import asyncio
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from todo.idempotency.service import purge_expired
+
+PURGE_INTERVAL_SECONDS = 15 * 60
+
+logger = logging.getLogger("todo.idempotency")
+
+
+async def purge_periodically(
+    sessionmaker: async_sessionmaker[AsyncSession], interval: float = PURGE_INTERVAL_SECONDS
+) -> None:
+    while True:
+        try:
+            purged = await purge_expired(sessionmaker)
+        except Exception:
+            # A database that is down now may be back by the next round.
+            logger.exception("purging expired idempotency keys failed")
+        else:
+            if purged:
+                logger.info("purged %d expired idempotency keys", purged)
+        await asyncio.sleep(interval)

@@ -7,6 +7,7 @@ from fastapi import Depends, Header, Request
 
 from todo.errors import TodoError
 from todo.etags import EntityTags, parse_entity_tags
+from todo.identity import CurrentUser
 
 ETAG_HEADER_DOC: dict[str, Any] = {
     "ETag": {
@@ -37,6 +38,7 @@ def _field_value(request: Request, name: str) -> str:
 
 async def if_match_versions(
     request: Request,
+    _caller: CurrentUser,  # resolved first: a request naming no user gets its 400 first
     if_match: Annotated[
         str | None,
         Header(

@@ -1,4 +1,5 @@
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,7 +12,7 @@ from todo import health
 from todo.config import Settings, get_settings
 from todo.db import Database
 from todo.idempotency.http import IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER
-from todo.idempotency.purge import purge_periodically
+from todo.idempotency.purge import purge_logged, purge_periodically
 from todo.identity import USER_ID_HEADER
 from todo.middleware import BodySizeLimitMiddleware, UnexpectedErrorMiddleware
 from todo.problems import FieldProblem, Problem, install_problem_handlers
@@ -33,9 +34,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await purge_logged(database.sessionmaker)
         purger = asyncio.create_task(purge_periodically(database.sessionmaker))
         yield
         purger.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await purger
         if limiter is not None:
             await limiter.close()
         await database.dispose()
@@ -53,6 +57,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.settings = settings
     app.state.database = database
+    app.state.limiter = limiter
 
     install_problem_handlers(app)
     app.include_router(health.router)

@@ -20,6 +20,7 @@ from todo.errors import BadRequestError
 from todo.idempotency import service
 from todo.idempotency.models import KEY_MAX_LENGTH
 from todo.idempotency.service import StoredResponse
+from todo.identity import CurrentUser
 
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -49,14 +50,20 @@ class InvalidIdempotencyKeyError(BadRequestError):
 
 
 def parse_idempotency_key(raw: str) -> str:
-    quoted = _QUOTED.fullmatch(raw)
-    key = _ESCAPE.sub(r"\1", quoted[1]) if quoted else raw
+    raw = raw.strip(" \t")  # surrounding whitespace is not part of a field value
+    key = raw
+    if raw.startswith('"'):
+        quoted = _QUOTED.fullmatch(raw)
+        if quoted is None:
+            raise InvalidIdempotencyKeyError()
+        key = _ESCAPE.sub(r"\1", quoted[1])
     if not 1 <= len(key) <= KEY_MAX_LENGTH or not (key.isascii() and key.isprintable()):
         raise InvalidIdempotencyKeyError()
     return key
 
 
 async def idempotency_key(
+    _caller: CurrentUser,  # resolved first: a request naming no user gets its 400 first
     key: Annotated[
         str | None,
         Header(

@@ -16,16 +16,20 @@ PURGE_INTERVAL_SECONDS = 15 * 60
 logger = logging.getLogger("todo.idempotency")
 
 
+async def purge_logged(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    try:
+        purged = await purge_expired(sessionmaker)
+    except Exception:
+        # A database that is down now may be back by the next round.
+        logger.exception("purging expired idempotency keys failed")
+    else:
+        if purged:
+            logger.info("purged %d expired idempotency keys", purged)
+
+
 async def purge_periodically(
     sessionmaker: async_sessionmaker[AsyncSession], interval: float = PURGE_INTERVAL_SECONDS
 ) -> None:
     while True:
-        try:
-            purged = await purge_expired(sessionmaker)
-        except Exception:
-            # A database that is down now may be back by the next round.
-            logger.exception("purging expired idempotency keys failed")
-        else:
-            if purged:
-                logger.info("purged %d expired idempotency keys", purged)
         await asyncio.sleep(interval)
+        await purge_logged(sessionmaker)

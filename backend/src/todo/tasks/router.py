@@ -1,5 +1,5 @@
 from http import HTTPStatus
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response, status
@@ -14,6 +14,13 @@ from todo.problems import problem_docs
 from todo.ratelimit.docs import RATE_LIMITED_DOCS
 from todo.tasks import service
 from todo.tasks.cursor import Cursor, decode_cursor, encode_cursor
+from todo.tasks.docs import (
+    CONDITIONAL_WRITE_DOCS,
+    IDEMPOTENT_WRITE_DOCS,
+    LOCATION_HEADER_DOC,
+    NOT_MODIFIED_DOCS,
+    with_headers,
+)
 from todo.tasks.models import Task, TaskStatus
 from todo.tasks.schemas import TaskCreate, TaskRead, TaskUpdate
 
@@ -25,13 +32,6 @@ router = APIRouter(
     tags=["tasks"],
     responses={**problem_docs(400, 422, 500, 503), **RATE_LIMITED_DOCS},
 )
-
-_CONDITIONAL_WRITE_DOCS = problem_docs(404, 412, 428)
-_CONDITIONAL_WRITE_DOCS[412]["headers"] = ETAG_HEADER_DOC
-
-
-def _with_headers(status_code: int, *headers: dict[str, Any]) -> dict[int | str, Any]:
-    return {status_code: {"headers": {name: doc for h in headers for name, doc in h.items()}}}
 
 
 def _stored(status_code: int, task: Task, location: str | None = None) -> StoredResponse:
@@ -85,11 +85,6 @@ async def list_tasks(  # noqa: PLR0917  (FastAPI injects each by name)
     return tasks
 
 
-_LOCATION_HEADER_DOC = {
-    "Location": {"description": "The new task's URL.", "schema": {"type": "string"}}
-}
-
-
 @router.post(
     "",
     response_model=TaskRead,
@@ -97,8 +92,8 @@ _LOCATION_HEADER_DOC = {
     summary="Create a task",
     response_description="The new task; `Location` is its URL.",
     responses={
-        **_with_headers(201, _LOCATION_HEADER_DOC, ETAG_HEADER_DOC, REPLAYED_HEADER_DOC),
-        **problem_docs(409),
+        **with_headers(201, LOCATION_HEADER_DOC, ETAG_HEADER_DOC, REPLAYED_HEADER_DOC),
+        **IDEMPOTENT_WRITE_DOCS,
     },
 )
 async def create_task(  # noqa: PLR0917  (FastAPI injects each by name)
@@ -128,11 +123,8 @@ async def create_task(  # noqa: PLR0917  (FastAPI injects each by name)
     response_model=TaskRead,
     summary="Get one task",
     responses={
-        **_with_headers(200, ETAG_HEADER_DOC),
-        304: {
-            "description": "Not Modified: the task still has an ETag named in If-None-Match.",
-            "headers": ETAG_HEADER_DOC,
-        },
+        **with_headers(200, ETAG_HEADER_DOC),
+        **NOT_MODIFIED_DOCS,
         **problem_docs(404),
     },
 )
@@ -159,7 +151,7 @@ async def get_task(
         "Fields left out keep their value; `description: null` clears it. With `If-Match`, "
         "only if the task is still at that ETag."
     ),
-    responses={**_with_headers(200, ETAG_HEADER_DOC), **_CONDITIONAL_WRITE_DOCS},
+    responses={**with_headers(200, ETAG_HEADER_DOC), **CONDITIONAL_WRITE_DOCS},
 )
 async def update_task(  # noqa: PLR0917  (FastAPI injects each by name)
     task_id: UUID,
@@ -180,9 +172,9 @@ async def update_task(  # noqa: PLR0917  (FastAPI injects each by name)
     summary="Toggle a task between pending and completed",
     description="With `If-Match`, only if the task is still at that ETag.",
     responses={
-        **_with_headers(200, ETAG_HEADER_DOC, REPLAYED_HEADER_DOC),
-        **_CONDITIONAL_WRITE_DOCS,
-        **problem_docs(409),
+        **with_headers(200, ETAG_HEADER_DOC, REPLAYED_HEADER_DOC),
+        **CONDITIONAL_WRITE_DOCS,
+        **IDEMPOTENT_WRITE_DOCS,
     },
 )
 async def toggle_task(  # noqa: PLR0917  (FastAPI injects each by name)
@@ -213,7 +205,7 @@ async def toggle_task(  # noqa: PLR0917  (FastAPI injects each by name)
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a task",
     description="With `If-Match`, only if the task is still at that ETag.",
-    responses=_CONDITIONAL_WRITE_DOCS,
+    responses=CONDITIONAL_WRITE_DOCS,
     response_class=Response,
 )
 async def delete_task(

@@ -1,0 +1,126 @@
+"""A retry racing its first request, and the purge of expired keys."""
+
+import asyncio
+import time
+from datetime import timedelta
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import func, select, text, update
+
+from tests.apps import client_with
+from todo.db import Database
+from todo.idempotency.models import IdempotencyRecord
+from todo.idempotency.service import purge_expired
+from todo.timestamps import utcnow
+
+Headers = dict[str, str]
+
+
+async def _stored_keys(database: Database) -> int:
+    async with database.engine.connect() as connection:
+        count = await connection.scalar(select(func.count()).select_from(IdempotencyRecord))
+    return int(count or 0)
+
+
+async def _expire_all_keys(database: Database) -> None:
+    async with database.engine.begin() as connection:
+        await connection.execute(
+            update(IdempotencyRecord).values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+
+
+async def _until_a_backend_waits_on_a_lock(database: Database) -> None:
+    deadline = time.monotonic() + 10
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    while time.monotonic() < deadline:
+        async with database.engine.connect() as connection:
+            if await connection.scalar(query):
+                return
+        await asyncio.sleep(0.01)
+    raise AssertionError("no request ever waited on a lock")
+
+
+async def test_a_retry_while_the_first_is_in_flight_waits_or_is_409_never_a_second_task(
+    database: Database, database_url: str, headers: Headers, client: httpx.AsyncClient
+) -> None:
+    await client.get("/api/tasks", headers=headers)  # the user exists from here on
+    keyed = {**headers, "Idempotency-Key": "slow"}
+    body = {"title": "Buy milk"}
+
+    async with client_with(database, database_url, idempotency_wait_seconds=0.3) as app:
+        async with database.engine.connect() as holder:
+            await holder.begin()
+            if database.dialect == "postgresql":
+                # Keep new tasks out, so the first request stalls mid-transaction
+                # on its INSERT, holding the key it has just claimed.
+                await holder.execute(text("LOCK TABLE tasks IN SHARE MODE"))
+                first = asyncio.create_task(app.post("/api/tasks", json=body, headers=keyed))
+                await _until_a_backend_waits_on_a_lock(database)
+
+                retry = await app.post("/api/tasks", json=body, headers=keyed)
+
+                assert retry.status_code == 409
+                assert retry.json()["type"] == "urn:todo:problem:idempotency-key-in-flight"
+                assert not first.done()
+                await holder.rollback()
+                assert (await first).status_code == 201
+            else:
+                # SQLite has one writer at a time: both wait for the lock, in turn.
+                await holder.execute(text("UPDATE users SET email = email"))
+                first = asyncio.create_task(app.post("/api/tasks", json=body, headers=keyed))
+                retry_task = asyncio.create_task(app.post("/api/tasks", json=body, headers=keyed))
+                await asyncio.sleep(0.2)
+                assert not first.done()
+                assert not retry_task.done()
+                await holder.rollback()
+                responses = [await first, await retry_task]
+                assert [response.status_code for response in responses] == [201, 201]
+                assert responses[0].content == responses[1].content
+                replayed = [response.headers.get("Idempotent-Replayed") for response in responses]
+                assert replayed.count("true") == 1
+                assert replayed.count(None) == 1
+
+        later = await app.post("/api/tasks", json=body, headers=keyed)
+        assert later.status_code == 201
+        assert later.headers["Idempotent-Replayed"] == "true"
+        tasks = (await app.get("/api/tasks", headers=headers)).json()
+        assert len(tasks) == 1
+
+
+async def test_purge_removes_expired_keys_in_batches_and_keeps_live_ones(
+    database: Database, client: httpx.AsyncClient, headers: Headers
+) -> None:
+    for number in range(5):
+        await client.post(
+            "/api/tasks", json={"title": "a"}, headers={**headers, "Idempotency-Key": f"k{number}"}
+        )
+    await _expire_all_keys(database)
+    await client.post(
+        "/api/tasks", json={"title": "a"}, headers={**headers, "Idempotency-Key": "live"}
+    )
+
+    purged = await purge_expired(database.sessionmaker, batch_size=2)
+
+    assert purged == 5
+    assert await _stored_keys(database) == 1
+    replay = await client.post(
+        "/api/tasks", json={"title": "a"}, headers={**headers, "Idempotency-Key": "live"}
+    )
+    assert replay.headers["Idempotent-Replayed"] == "true"
+
+
+async def test_the_app_purges_expired_keys_when_it_starts(
+    app: FastAPI, database: Database, client: httpx.AsyncClient, headers: Headers
+) -> None:
+    await client.post(
+        "/api/tasks", json={"title": "a"}, headers={**headers, "Idempotency-Key": "k"}
+    )
+    await _expire_all_keys(database)
+    assert await _stored_keys(database) == 1
+
+    async with app.router.lifespan_context(app):
+        assert await _stored_keys(database) == 0

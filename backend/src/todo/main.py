@@ -12,7 +12,7 @@ from todo import health
 from todo.config import Settings, get_settings
 from todo.db import Database
 from todo.idempotency.http import IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER
-from todo.idempotency.purge import purge_logged, purge_periodically
+from todo.idempotency.purge import purge_periodically
 from todo.identity import USER_ID_HEADER
 from todo.middleware import BodySizeLimitMiddleware, UnexpectedErrorMiddleware
 from todo.problems import FieldProblem, Problem, install_problem_handlers
@@ -34,7 +34,6 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await purge_logged(database.sessionmaker)
         purger = asyncio.create_task(purge_periodically(database.sessionmaker))
         yield
         purger.cancel()

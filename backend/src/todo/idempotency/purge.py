@@ -1,7 +1,8 @@
 """Expired Idempotency-Keys go away by themselves, with no cron job to set up.
 
-Each worker purges once at startup and then every PURGE_INTERVAL_SECONDS;
-several workers doing so at once only share the work.
+Each worker purges as it starts and then every PURGE_INTERVAL_SECONDS, in the
+background so that a slow database never holds up startup; several workers
+doing so at once only share the work.
 """
 
 import asyncio
@@ -16,7 +17,7 @@ PURGE_INTERVAL_SECONDS = 15 * 60
 logger = logging.getLogger("todo.idempotency")
 
 
-async def purge_logged(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+async def _purge_logged(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
     try:
         purged = await purge_expired(sessionmaker)
     except Exception:
@@ -31,5 +32,5 @@ async def purge_periodically(
     sessionmaker: async_sessionmaker[AsyncSession], interval: float = PURGE_INTERVAL_SECONDS
 ) -> None:
     while True:
+        await _purge_logged(sessionmaker)
         await asyncio.sleep(interval)
-        await purge_logged(sessionmaker)

@@ -65,9 +65,9 @@ async def app(database: Database, database_url: str) -> AsyncIterator[FastAPI]:
         if database.dialect == "postgresql":
             await connection.execute(text("TRUNCATE users, tasks, idempotency_keys"))
         else:
-            await connection.execute(text("DELETE FROM idempotency_keys"))
             await connection.execute(text("DELETE FROM tasks"))
             await connection.execute(text("DELETE FROM users"))
+            await connection.execute(text("DELETE FROM idempotency_keys"))
     database.known_users.clear()
 
 

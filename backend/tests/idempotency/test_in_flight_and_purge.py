@@ -66,18 +66,22 @@ async def test_a_retry_while_the_first_is_in_flight_waits_or_is_409_never_a_seco
             await holder.begin()
             if database.dialect == "postgresql":
                 # Keep new tasks out, so the first request stalls mid-transaction
-                # on its INSERT, holding the key it has just claimed.
+                # on its INSERT, holding the key it has just claimed; it is
+                # served by an instance that waits longer than the retry's.
                 await holder.execute(text("LOCK TABLE tasks IN SHARE MODE"))
-                first = asyncio.create_task(app.post("/api/tasks", json=body, headers=keyed))
-                await _until_a_backend_waits_on_a_lock(database)
+                async with client_with(database, database_url) as patient:
+                    first = asyncio.create_task(
+                        patient.post("/api/tasks", json=body, headers=keyed)
+                    )
+                    await _until_a_backend_waits_on_a_lock(database)
 
-                retry = await app.post("/api/tasks", json=body, headers=keyed)
+                    retry = await app.post("/api/tasks", json=body, headers=keyed)
 
-                assert retry.status_code == 409
-                assert retry.json()["type"] == "urn:todo:problem:idempotency-key-in-flight"
-                assert not first.done()
-                await holder.rollback()
-                assert (await first).status_code == 201
+                    assert retry.status_code == 409
+                    assert retry.json()["type"] == "urn:todo:problem:idempotency-key-in-flight"
+                    assert not first.done()
+                    await holder.rollback()
+                    assert (await first).status_code == 201
             else:
                 # SQLite has one writer at a time: both wait for the lock, in turn.
                 await holder.execute(text("UPDATE users SET email = email"))
@@ -99,6 +103,39 @@ async def test_a_retry_while_the_first_is_in_flight_waits_or_is_409_never_a_seco
         assert later.headers["Idempotent-Replayed"] == "true"
         tasks = (await app.get("/api/tasks", headers=headers)).json()
         assert len(tasks) == 1
+
+
+async def test_a_keyed_toggle_stuck_behind_another_change_stores_nothing(
+    database: Database, database_url: str, headers: Headers, client: httpx.AsyncClient
+) -> None:
+    task_id = (await client.post("/api/tasks", json={"title": "a"}, headers=headers)).json()["id"]
+    keyed = {**headers, "Idempotency-Key": "tap"}
+    path = f"/api/tasks/{task_id}/complete"
+
+    async with client_with(database, database_url, idempotency_wait_seconds=0.3) as app:
+        async with database.engine.connect() as holder:
+            await holder.begin()
+            if database.dialect == "postgresql":
+                await holder.execute(
+                    text("SELECT 1 FROM tasks WHERE id = :id FOR UPDATE"), {"id": task_id}
+                )
+                stuck = await app.patch(path, headers=keyed)
+                assert stuck.status_code == 409
+                assert stuck.json()["type"] == "urn:todo:problem:idempotency-key-in-flight"
+                await holder.rollback()
+            else:
+                await holder.execute(text("UPDATE tasks SET title = title"))
+                waiting = asyncio.create_task(app.patch(path, headers=keyed))
+                await asyncio.sleep(0.2)
+                assert not waiting.done()
+                await holder.rollback()
+                assert (await waiting).status_code == 200
+
+        retried = await app.patch(path, headers=keyed)
+        assert retried.status_code == 200
+        current = await app.get(f"/api/tasks/{task_id}", headers=headers)
+        assert current.json()["status"] == "completed"
+        assert current.headers["ETag"] == '"2"'
 
 
 async def test_purge_removes_expired_keys_in_batches_and_keeps_live_ones(

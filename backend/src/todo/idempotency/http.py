@@ -14,12 +14,13 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import Depends, Header, Request, Response
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from todo.errors import BadRequestError
 from todo.idempotency import service
 from todo.idempotency.models import KEY_MAX_LENGTH
-from todo.idempotency.service import StoredResponse
+from todo.idempotency.service import IdempotencyKeyInFlightError, StoredResponse
 from todo.identity import CurrentUser
 
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
@@ -119,7 +120,12 @@ async def respond_once(  # noqa: PLR0917  (each is a distinct input)
     )
     if stored is not None:
         return replay(stored)
-    outcome = await write()
-    await service.complete(session, user_id, key, outcome)
-    await session.commit()
+    try:
+        outcome = await write()
+        await service.complete(session, user_id, key, outcome)
+        await session.commit()
+    except DBAPIError as error:
+        if service.is_lock_timeout(error):
+            raise IdempotencyKeyInFlightError() from error
+        raise
     return Response(outcome.body, status_code=outcome.status_code, headers=outcome.headers)

@@ -2,11 +2,11 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, LargeBinary, String, Uuid
+from sqlalchemy import JSON, Column, Index, Integer, LargeBinary, String, Uuid
 from sqlmodel import Field, SQLModel
 
+from todo.metadata import metadata  # noqa: F401  (the naming convention)
 from todo.timestamps import UTCDateTime
-from todo.users.models import User  # noqa: F401  (the table the foreign key names)
 
 __all__ = ["KEY_MAX_LENGTH", "IdempotencyRecord"]
 
@@ -19,6 +19,9 @@ class IdempotencyRecord(SQLModel, table=True):
     The row is inserted first in the request's own transaction and completed
     (status, headers, body) just before it commits, so other transactions only
     ever see it complete; a retry that arrives meanwhile waits on its lock.
+
+    `user_id` has no foreign key: claiming a key must not depend on the user
+    row (nor lock it), and every row is gone within the TTL anyway.
     """
 
     __tablename__ = "idempotency_keys"
@@ -27,11 +30,7 @@ class IdempotencyRecord(SQLModel, table=True):
         Index("ix_idempotency_keys_expires_at", "expires_at"),
     )
 
-    user_id: UUID = Field(
-        sa_column=Column(
-            Uuid(), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, nullable=False
-        )
-    )
+    user_id: UUID = Field(sa_column=Column(Uuid(), primary_key=True, nullable=False))
     key: str = Field(sa_column=Column(String(KEY_MAX_LENGTH), primary_key=True, nullable=False))
     # SHA-256 (hex) of the method, the path and the canonical request body.
     fingerprint: str = Field(sa_column=Column(String(64), nullable=False))

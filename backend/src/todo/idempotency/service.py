@@ -51,9 +51,13 @@ class IdempotencyKeyInFlightError(TodoError):
 
     def __init__(self) -> None:
         super().__init__(
-            "The first request sent with this Idempotency-Key has not finished; "
-            "retry it later to get its outcome."
+            "The first request sent with this Idempotency-Key (or another change to the same "
+            "task) has not finished; nothing was written. Retry later to get the outcome."
         )
+
+
+def is_lock_timeout(error: DBAPIError) -> bool:
+    return getattr(error.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE
 
 
 def _key_is(user_id: UUID, key: str) -> Any:
@@ -96,18 +100,18 @@ async def reserve(
     ).returning(col(IdempotencyRecord.key))
 
     if postgres:
-        # Wait for a first request holding the key only so long.
+        # Wait for a first request holding the key only so long. The bound
+        # stays for the rest of this (short) transaction: the caller answers
+        # 409 to any lock wait that outlasts it.
         milliseconds = max(1, int(wait / timedelta(milliseconds=1)))
         await session.execute(text(f"SET LOCAL lock_timeout = {milliseconds}"))
     try:
         claimed = (await session.execute(claim)).first() is not None
     except DBAPIError as error:
-        if getattr(error.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
+        if is_lock_timeout(error):
             raise IdempotencyKeyInFlightError() from error
         raise
     if claimed:
-        if postgres:
-            await session.execute(text("SET LOCAL lock_timeout TO DEFAULT"))
         return None
 
     record = await session.scalar(select(IdempotencyRecord).where(_key_is(user_id, key)))

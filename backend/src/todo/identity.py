@@ -9,14 +9,12 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import Depends, Header
-from starlette.types import Scope
 
 from todo.db import DatabaseDep, SessionDep
 from todo.errors import BadRequestError
 from todo.users import service as users_service
 
 USER_ID_HEADER = "X-User-ID"
-_USER_ID_HEADER_KEY = USER_ID_HEADER.lower().encode()
 _CANONICAL_UUID = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 )
@@ -38,21 +36,6 @@ def parse_user_id(raw: str | None) -> UUID:
             "'123e4567-e89b-12d3-a456-426614174000'."
         )
     return UUID(raw)
-
-
-def claimed_user_id(scope: Scope) -> UUID | None:
-    """The user a request names, checked no further and without the database.
-
-    For code that runs before routing, such as the rate limiter. A request
-    that names no valid user gets None here, and its 400 from the route.
-    """
-    for name, value in scope["headers"]:
-        if name == _USER_ID_HEADER_KEY:
-            try:
-                return parse_user_id(bytes(value).decode("latin-1"))
-            except InvalidUserIdError:
-                return None
-    return None
 
 
 async def get_current_user(

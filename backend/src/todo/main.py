@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from todo import health
@@ -18,7 +18,7 @@ from todo.middleware import BodySizeLimitMiddleware, UnexpectedErrorMiddleware
 from todo.problems import FieldProblem, Problem, install_problem_handlers
 from todo.ratelimit.docs import RATE_LIMIT_HEADER_DOCS
 from todo.ratelimit.limiters import create_limiter
-from todo.ratelimit.middleware import LIMITED_PATH_PREFIX, RateLimitMiddleware
+from todo.ratelimit.middleware import RateLimitHeadersMiddleware, enforce_rate_limit
 from todo.tasks import router as tasks_router
 
 
@@ -60,14 +60,14 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     install_problem_handlers(app)
     app.include_router(health.router)
-    app.include_router(tasks_router.router)
+    rate_limited = [Depends(enforce_rate_limit)] if limiter is not None else []
+    app.include_router(tasks_router.router, dependencies=rate_limited)
 
     # Added innermost first: CORS wraps everything, so even a 500 carries its headers.
     app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     if limiter is not None:
-        # Before the body is read or the database touched.
-        app.add_middleware(RateLimitMiddleware, limiter=limiter)
+        app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
@@ -110,7 +110,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 def _document_rate_limit_headers(schema: dict[str, Any]) -> None:
     """Every API response may carry the rate-limit headers (when RATE_LIMIT is set)."""
     for path, operations in schema.get("paths", {}).items():
-        if not path.startswith(LIMITED_PATH_PREFIX):
+        if not path.startswith(tasks_router.router.prefix):
             continue
         for operation in operations.values():
             for response in operation.get("responses", {}).values():

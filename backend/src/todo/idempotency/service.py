@@ -8,10 +8,9 @@ request that fails stores nothing, and its key can be used again.
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from http import HTTPStatus
-from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, select, text, tuple_, update
+from sqlalchemy import ColumnElement, and_, delete, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -60,8 +59,8 @@ def is_lock_timeout(error: DBAPIError) -> bool:
     return getattr(error.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE
 
 
-def _key_is(user_id: UUID, key: str) -> Any:
-    return (col(IdempotencyRecord.user_id) == user_id) & (col(IdempotencyRecord.key) == key)
+def _key_is(user_id: UUID, key: str) -> ColumnElement[bool]:
+    return and_(col(IdempotencyRecord.user_id) == user_id, col(IdempotencyRecord.key) == key)
 
 
 async def reserve(

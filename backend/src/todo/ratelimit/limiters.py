@@ -77,6 +77,8 @@ class LocalLimiter:
 # Refill, then spend one token, in one atomic step. Redis's clock is the one
 # every instance shares, so no instance's clock skew bends the rate.
 _TAKE_SCRIPT = """
+-- Before Redis 5, a script that reads TIME may write only after this.
+if redis.replicate_commands then redis.replicate_commands() end
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local ttl_ms = tonumber(ARGV[3])

@@ -30,8 +30,8 @@ class Settings(BaseSettings):
     require_if_match: bool = False
     # How long a stored Idempotency-Key response is replayed.
     idempotency_ttl_seconds: int = Field(default=24 * 3600, gt=0)
-    # How long a retry waits (PostgreSQL) for the first request with its key
-    # before it is answered 409.
+    # How long a request with an Idempotency-Key waits on a lock (PostgreSQL),
+    # such as the one its first attempt holds, before it is answered 409.
     idempotency_wait_seconds: float = Field(default=10.0, gt=0)
 
     # Per-user token bucket, e.g. "20/s burst 60"; unset means no limit.

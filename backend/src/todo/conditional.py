@@ -1,13 +1,12 @@
 """Conditional request headers (RFC 9110, section 13) as typed dependencies."""
 
 from http import HTTPStatus
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Request
 
 from todo.errors import TodoError
 from todo.etags import EntityTags, parse_entity_tags
-from todo.identity import CurrentUser
 
 ETAG_HEADER_DOC: dict[str, Any] = {
     "ETag": {
@@ -31,53 +30,52 @@ class PreconditionRequiredError(TodoError):
         )
 
 
-def _field_value(request: Request, name: str) -> str:
+# These headers are read straight from the request, not declared as FastAPI
+# parameters: each declared parameter costs every request its validation
+# machinery, and most requests carry none of them. The OpenAPI document still
+# lists them, through `openapi_extra`.
+IF_MATCH_PARAMETER: dict[str, Any] = {
+    "name": "If-Match",
+    "in": "header",
+    "required": False,
+    "description": (
+        "Change the task only if its ETag is one of these (strong comparison); "
+        "`*` matches any existing task. Otherwise: 412 and nothing changes."
+    ),
+    "schema": {"type": "string"},
+    "example": '"3"',
+}
+IF_NONE_MATCH_PARAMETER: dict[str, Any] = {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": False,
+    "description": (
+        "Answer 304 without a body if the task's ETag is one of these (weak comparison); "
+        "`*` matches any existing task."
+    ),
+    "schema": {"type": "string"},
+    "example": '"3"',
+}
+
+
+def _field_value(request: Request, name: str) -> str | None:
     # A list may arrive as several field lines; they mean the same as one joined by commas.
-    return ", ".join(request.headers.getlist(name))
+    lines = request.headers.getlist(name)
+    return ", ".join(lines) if lines else None
 
 
-async def if_match_versions(
-    request: Request,
-    _caller: CurrentUser,  # resolved first: a request naming no user gets its 400 first
-    if_match: Annotated[
-        str | None,
-        Header(
-            alias="If-Match",
-            description=(
-                "Change the task only if its ETag is one of these (strong comparison); "
-                "`*` matches any existing task. Otherwise: 412 and nothing changes."
-            ),
-            examples=['"3"'],
-        ),
-    ] = None,
-) -> frozenset[int] | None:
-    """The versions the caller accepts; None when any will do."""
+def expected_versions(request: Request) -> frozenset[int] | None:
+    """The versions If-Match accepts; None when any will do."""
+    if_match = _field_value(request, "If-Match")
     if if_match is None:
         if request.app.state.settings.require_if_match:
             raise PreconditionRequiredError()
         return None
-    tags = parse_entity_tags(_field_value(request, "If-Match"), weak=False)
+    tags = parse_entity_tags(if_match, weak=False)
     return None if tags.any else tags.versions
 
 
-async def if_none_match_tags(
-    request: Request,
-    if_none_match: Annotated[
-        str | None,
-        Header(
-            alias="If-None-Match",
-            description=(
-                "Answer 304 without a body if the task's ETag is one of these "
-                "(weak comparison); `*` matches any existing task."
-            ),
-            examples=['"3"'],
-        ),
-    ] = None,
-) -> EntityTags | None:
-    if if_none_match is None:
-        return None
-    return parse_entity_tags(_field_value(request, "If-None-Match"), weak=True)
-
-
-IfMatchVersions = Annotated[frozenset[int] | None, Depends(if_match_versions)]
-IfNoneMatchTags = Annotated[EntityTags | None, Depends(if_none_match_tags)]
+def none_match(request: Request) -> EntityTags | None:
+    """The ETags If-None-Match names, if it is there."""
+    if_none_match = _field_value(request, "If-None-Match")
+    return None if if_none_match is None else parse_entity_tags(if_none_match, weak=True)

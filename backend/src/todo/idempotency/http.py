@@ -10,10 +10,10 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
-from fastapi import Depends, Header, Request, Response
+from fastapi import Request, Response
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,7 +21,6 @@ from todo.errors import BadRequestError
 from todo.idempotency import service
 from todo.idempotency.models import KEY_MAX_LENGTH
 from todo.idempotency.service import IdempotencyKeyInFlightError, StoredResponse
-from todo.identity import CurrentUser
 
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -63,27 +62,26 @@ def parse_idempotency_key(raw: str) -> str:
     return key
 
 
-async def idempotency_key(
-    _caller: CurrentUser,  # resolved first: a request naming no user gets its 400 first
-    key: Annotated[
-        str | None,
-        Header(
-            alias=IDEMPOTENCY_KEY_HEADER,
-            description=(
-                f"Makes a retry safe: 1 to {KEY_MAX_LENGTH} printable ASCII characters, unique "
-                "per intended change (a UUID is ideal). A retry with the same key and body gets "
-                f"the first response back, with `{REPLAYED_HEADER}: true`, and writes nothing; "
-                "the same key with another body is a 422. Keys are kept for "
-                "IDEMPOTENCY_TTL_SECONDS (24 h by default)."
-            ),
-            examples=['"8e03978e-40d5-43e8-bc93-6894a57f9324"'],
-        ),
-    ] = None,
-) -> str | None:
-    return None if key is None else parse_idempotency_key(key)
+# Read straight from the request, like If-Match (see todo.conditional).
+IDEMPOTENCY_KEY_PARAMETER: dict[str, Any] = {
+    "name": IDEMPOTENCY_KEY_HEADER,
+    "in": "header",
+    "required": False,
+    "description": (
+        f"Makes a retry safe: 1 to {KEY_MAX_LENGTH} printable ASCII characters, bare or as a "
+        "quoted string, unique per intended change (a UUID is ideal). A retry with the same "
+        f"key and body gets the first response back, with `{REPLAYED_HEADER}: true`, and "
+        "writes nothing; the same key with another body is a 422. Keys are kept for "
+        "IDEMPOTENCY_TTL_SECONDS (24 h by default)."
+    ),
+    "schema": {"type": "string", "minLength": 1, "maxLength": KEY_MAX_LENGTH},
+    "example": "8e03978e-40d5-43e8-bc93-6894a57f9324",
+}
 
 
-IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
+def idempotency_key(request: Request) -> str | None:
+    raw = request.headers.get(IDEMPOTENCY_KEY_HEADER)
+    return None if raw is None else parse_idempotency_key(raw)
 
 
 def fingerprint(method: str, path: str, payload: object) -> str:

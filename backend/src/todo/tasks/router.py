@@ -4,10 +4,21 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from todo.conditional import ETAG_HEADER_DOC, IfMatchVersions, IfNoneMatchTags
+from todo.conditional import (
+    ETAG_HEADER_DOC,
+    IF_MATCH_PARAMETER,
+    IF_NONE_MATCH_PARAMETER,
+    expected_versions,
+    none_match,
+)
 from todo.db import SessionDep
 from todo.etags import format_etag
-from todo.idempotency.http import REPLAYED_HEADER_DOC, IdempotencyKey, respond_once
+from todo.idempotency.http import (
+    IDEMPOTENCY_KEY_PARAMETER,
+    REPLAYED_HEADER_DOC,
+    idempotency_key,
+    respond_once,
+)
 from todo.idempotency.service import StoredResponse
 from todo.identity import CurrentUser
 from todo.problems import problem_docs
@@ -90,21 +101,22 @@ async def list_tasks(  # noqa: PLR0917  (FastAPI injects each by name)
     response_model=TaskRead,
     status_code=status.HTTP_201_CREATED,
     summary="Create a task",
+    openapi_extra={"parameters": [IDEMPOTENCY_KEY_PARAMETER]},
     response_description="The new task; `Location` is its URL.",
     responses={
         **with_headers(201, LOCATION_HEADER_DOC, ETAG_HEADER_DOC, REPLAYED_HEADER_DOC),
         **IDEMPOTENT_WRITE_DOCS,
     },
 )
-async def create_task(  # noqa: PLR0917  (FastAPI injects each by name)
+async def create_task(
     body: TaskCreate,
     request: Request,
     response: Response,
     user_id: CurrentUser,
     session: SessionDep,
-    idempotency_key: IdempotencyKey,
 ) -> Task | Response:
-    if idempotency_key is None:
+    key = idempotency_key(request)
+    if key is None:
         task = await service.create_task(session, user_id, body)
         response.headers["Location"] = f"{router.prefix}/{task.id}"
         response.headers["ETag"] = format_etag(task.version)
@@ -115,13 +127,14 @@ async def create_task(  # noqa: PLR0917  (FastAPI injects each by name)
         return _stored(HTTPStatus.CREATED, task, location=f"{router.prefix}/{task.id}")
 
     payload = body.model_dump(mode="json")
-    return await respond_once(request, session, user_id, idempotency_key, payload, create)
+    return await respond_once(request, session, user_id, key, payload, create)
 
 
 @router.get(
     "/{task_id}",
     response_model=TaskRead,
     summary="Get one task",
+    openapi_extra={"parameters": [IF_NONE_MATCH_PARAMETER]},
     responses={
         **with_headers(200, ETAG_HEADER_DOC),
         **NOT_MODIFIED_DOCS,
@@ -130,14 +143,15 @@ async def create_task(  # noqa: PLR0917  (FastAPI injects each by name)
 )
 async def get_task(
     task_id: UUID,
+    request: Request,
     response: Response,
     user_id: CurrentUser,
     session: SessionDep,
-    if_none_match: IfNoneMatchTags,
 ) -> Task | Response:
     task = await service.get_task(session, user_id, task_id)
     etag = format_etag(task.version)
-    if if_none_match is not None and if_none_match.matches(task.version):
+    tags = none_match(request)
+    if tags is not None and tags.matches(task.version):
         return Response(status_code=HTTPStatus.NOT_MODIFIED, headers={"ETag": etag})
     response.headers["ETag"] = etag
     return task
@@ -147,6 +161,7 @@ async def get_task(
     "/{task_id}",
     response_model=TaskRead,
     summary="Change some of a task's fields",
+    openapi_extra={"parameters": [IF_MATCH_PARAMETER]},
     description=(
         "Fields left out keep their value; `description: null` clears it. With `If-Match`, "
         "only if the task is still at that ETag."
@@ -156,12 +171,13 @@ async def get_task(
 async def update_task(  # noqa: PLR0917  (FastAPI injects each by name)
     task_id: UUID,
     body: TaskUpdate,
+    request: Request,
     response: Response,
     user_id: CurrentUser,
     session: SessionDep,
-    if_match: IfMatchVersions,
 ) -> Task:
-    task = await service.update_task(session, user_id, task_id, body, expected_versions=if_match)
+    versions = expected_versions(request)
+    task = await service.update_task(session, user_id, task_id, body, expected_versions=versions)
     response.headers["ETag"] = format_etag(task.version)
     return task
 
@@ -170,6 +186,7 @@ async def update_task(  # noqa: PLR0917  (FastAPI injects each by name)
     "/{task_id}/complete",
     response_model=TaskRead,
     summary="Toggle a task between pending and completed",
+    openapi_extra={"parameters": [IF_MATCH_PARAMETER, IDEMPOTENCY_KEY_PARAMETER]},
     description="With `If-Match`, only if the task is still at that ETag.",
     responses={
         **with_headers(200, ETAG_HEADER_DOC, REPLAYED_HEADER_DOC),
@@ -177,38 +194,43 @@ async def update_task(  # noqa: PLR0917  (FastAPI injects each by name)
         **IDEMPOTENT_WRITE_DOCS,
     },
 )
-async def toggle_task(  # noqa: PLR0917  (FastAPI injects each by name)
+async def toggle_task(
     task_id: UUID,
     request: Request,
     response: Response,
     user_id: CurrentUser,
     session: SessionDep,
-    if_match: IfMatchVersions,
-    idempotency_key: IdempotencyKey,
 ) -> Task | Response:
-    if idempotency_key is None:
-        task = await service.toggle_task(session, user_id, task_id, expected_versions=if_match)
+    versions = expected_versions(request)
+    key = idempotency_key(request)
+    if key is None:
+        task = await service.toggle_task(session, user_id, task_id, expected_versions=versions)
         response.headers["ETag"] = format_etag(task.version)
         return task
 
     async def toggle() -> StoredResponse:
         task = await service.toggle_task(
-            session, user_id, task_id, expected_versions=if_match, commit=False
+            session, user_id, task_id, expected_versions=versions, commit=False
         )
         return _stored(HTTPStatus.OK, task)
 
-    return await respond_once(request, session, user_id, idempotency_key, None, toggle)
+    return await respond_once(request, session, user_id, key, None, toggle)
 
 
 @router.delete(
     "/{task_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a task",
+    openapi_extra={"parameters": [IF_MATCH_PARAMETER]},
     description="With `If-Match`, only if the task is still at that ETag.",
     responses=CONDITIONAL_WRITE_DOCS,
     response_class=Response,
 )
 async def delete_task(
-    task_id: UUID, user_id: CurrentUser, session: SessionDep, if_match: IfMatchVersions
+    task_id: UUID,
+    request: Request,
+    user_id: CurrentUser,
+    session: SessionDep,
 ) -> None:
-    await service.delete_task(session, user_id, task_id, expected_versions=if_match)
+    versions = expected_versions(request)
+    await service.delete_task(session, user_id, task_id, expected_versions=versions)

@@ -1,4 +1,4 @@
-"""Conditional request headers (RFC 9110, section 13) as typed dependencies."""
+"""Conditional request headers (RFC 9110, section 13): read, parsed and documented."""
 
 from http import HTTPStatus
 from typing import Any

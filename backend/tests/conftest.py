@@ -75,11 +75,14 @@ async def empty_tables(database: Database) -> AsyncIterator[None]:
     yield
     async with database.engine.begin() as connection:
         if database.dialect == "postgresql":
-            await connection.execute(text("TRUNCATE users, tasks, user_identities"))
+            await connection.execute(
+                text("TRUNCATE users, tasks, user_identities, idempotency_keys")
+            )
         else:
             await connection.execute(text("DELETE FROM tasks"))
             await connection.execute(text("DELETE FROM user_identities"))
             await connection.execute(text("DELETE FROM users"))
+            await connection.execute(text("DELETE FROM idempotency_keys"))
     database.known_users.clear()
     database.known_identities.clear()
 

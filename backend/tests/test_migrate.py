@@ -13,11 +13,11 @@ from sqlalchemy.engine import Connection
 from tests.conftest import DatabaseUrls
 from tests.environment import TEST_POSTGRES_ADMIN_URL
 from tests.postgres import admin_connection, with_database
+from todo import tables as _tables  # noqa: F401  (registers every table)
 from todo.config import Settings
 from todo.db import Database
 from todo.metadata import metadata
 from todo.migrate import context_options, downgrade, upgrade
-from todo.tasks import models as _models  # noqa: F401  (registers the tables)
 
 
 def schema_differences(connection: Connection) -> list[object]:

@@ -26,8 +26,8 @@ def test_every_task_operation_documents_the_user_header_and_problems(app: FastAP
     paths: dict[str, Any] = app.openapi()["paths"]
     for path, method in TASK_OPERATIONS:
         operation = paths[path][method]
-        [user_header] = [p for p in operation["parameters"] if p["in"] == "header"]
-        assert user_header["name"] == "X-User-ID"
+        [user_header] = [p for p in operation["parameters"] if p["name"] == "X-User-ID"]
+        assert user_header["in"] == "header"
         assert user_header["required"] is True
         for status in ("400", "422", "500"):
             content = operation["responses"][status]["content"]

@@ -7,6 +7,8 @@ from typing import Annotated, Literal, Self
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from todo.ratelimit.policy import RateLimitPolicy, parse_rate_limit
+
 BACKEND_DIR = Path(__file__).resolve().parents[2]
 DEFAULT_SQLITE_PATH = BACKEND_DIR / "var" / "todo.db"
 # RFC 7518 section 3.2: an HS256 key is at least as long as the hash.
@@ -66,6 +68,21 @@ class Settings(BaseSettings):
     # this service has not seen.
     auth_jwks_cooldown_seconds: float = Field(default=30, gt=0)
 
+    # Conditional requests: when true, PUT, PATCH .../complete and DELETE
+    # without If-Match are refused with 428.
+    require_if_match: bool = False
+    # How long a stored Idempotency-Key response is replayed.
+    idempotency_ttl_seconds: int = Field(default=24 * 3600, gt=0)
+    # How long a request with an Idempotency-Key waits on a lock (PostgreSQL),
+    # such as the one its first attempt holds, before it is answered 409.
+    idempotency_wait_seconds: float = Field(default=10.0, gt=0)
+
+    # Per-user token bucket, e.g. "20/s burst 60"; unset means no limit.
+    rate_limit: Annotated[RateLimitPolicy | None, NoDecode] = None
+    # With a Redis URL, every worker and instance shares the buckets.
+    redis_url: str | None = None
+    redis_key_prefix: str = "todo:"
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
@@ -96,6 +113,13 @@ class Settings(BaseSettings):
         if secret is not None and len(secret.get_secret_value().encode()) < MIN_JWT_SECRET_BYTES:
             raise ValueError(f"AUTH_JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes")
         return self
+
+    @field_validator("rate_limit", mode="before")
+    @classmethod
+    def _parse_rate_limit(cls, value: object) -> object:
+        if isinstance(value, str):
+            return parse_rate_limit(value)
+        return value
 
 
 @lru_cache

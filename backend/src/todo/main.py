@@ -1,19 +1,26 @@
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from todo import health
 from todo.auth.base import Authenticator
 from todo.config import Settings, get_settings
 from todo.db import Database
+from todo.idempotency.http import IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER
+from todo.idempotency.purge import purge_periodically
 from todo.identity import build_authenticator, document_callers, warn_if_exposed
 from todo.logs import configure_logging
 from todo.metrics import Metrics, install_metrics
 from todo.middleware import BodySizeLimitMiddleware, UnexpectedErrorMiddleware
 from todo.problems import FieldProblem, Problem, install_problem_handlers
+from todo.ratelimit.docs import RATE_LIMIT_HEADER_DOCS
+from todo.ratelimit.limiters import create_limiter
+from todo.ratelimit.middleware import RateLimitHeadersMiddleware, enforce_rate_limit
 from todo.replay import ReplayReadsMiddleware
 from todo.request_context import (
     REQUEST_ID_HEADER,
@@ -33,11 +40,22 @@ def create_app(
     database = database or Database(settings.database_url, settings)
     authenticator = authenticator or build_authenticator(settings)
     metrics: Metrics | None = None
+    limiter = (
+        create_limiter(settings.rate_limit, settings.redis_url, settings.redis_key_prefix)
+        if settings.rate_limit is not None
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         warn_if_exposed(settings)
+        purger = asyncio.create_task(purge_periodically(database.sessionmaker))
         yield
+        purger.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await purger
+        if limiter is not None:
+            await limiter.close()
         # Uvicorn runs this only once in-flight requests have finished (or its
         # graceful-shutdown timeout has passed), so no accepted write is cut off.
         await database.dispose()
@@ -59,10 +77,12 @@ def create_app(
     app.state.settings = settings
     app.state.database = database
     app.state.authenticator = authenticator
+    app.state.limiter = limiter
 
     install_problem_handlers(app)
     app.include_router(health.router)
-    app.include_router(tasks_router.router)
+    rate_limited = [Depends(enforce_rate_limit)] if limiter is not None else []
+    app.include_router(tasks_router.router, dependencies=rate_limited)
     if settings.metrics_enabled:
         metrics = install_metrics(app, settings, database)
 
@@ -72,12 +92,30 @@ def create_app(
     app.add_middleware(ReplayReadsMiddleware)
     app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if limiter is not None:
+        app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-        allow_headers=[authenticator.credential_header, REQUEST_ID_HEADER, "Content-Type"],
-        expose_headers=["Location", "Link", REQUEST_ID_HEADER],
+        allow_headers=[
+            authenticator.credential_header,
+            REQUEST_ID_HEADER,
+            "Content-Type",
+            "If-Match",
+            "If-None-Match",
+            IDEMPOTENCY_KEY_HEADER,
+        ],
+        expose_headers=[
+            "Location",
+            "Link",
+            "ETag",
+            "Retry-After",
+            "RateLimit",
+            "RateLimit-Policy",
+            REPLAYED_HEADER,
+            REQUEST_ID_HEADER,
+        ],
         max_age=600,
     )
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
@@ -92,8 +130,19 @@ def create_app(
                 schemas[model.__name__] = model_schema
             document_callers(schema, authenticator)
             document_request_id(schema)
+            _document_rate_limit_headers(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _document_rate_limit_headers(schema: dict[str, Any]) -> None:
+    """Every API response may carry the rate-limit headers (when RATE_LIMIT is set)."""
+    for path, operations in schema.get("paths", {}).items():
+        if not path.startswith(tasks_router.router.prefix):
+            continue
+        for operation in operations.values():
+            for response in operation.get("responses", {}).values():
+                response.setdefault("headers", {}).update(RATE_LIMIT_HEADER_DOCS)

@@ -2,7 +2,7 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID, uuid4
 
-from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, String, Uuid
+from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Integer, String, Uuid
 from sqlmodel import Field, SQLModel
 
 from todo.timestamps import UTCDateTime
@@ -48,3 +48,5 @@ class Task(SQLModel, table=True):
     )
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    # Bumped by every write; the task's ETag is made from it (see todo.etags).
+    version: int = Field(default=1, sa_column=Column(Integer, nullable=False, server_default="1"))

@@ -1,13 +1,37 @@
+from http import HTTPStatus
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response, status
 
+from todo.conditional import (
+    ETAG_HEADER_DOC,
+    IF_MATCH_PARAMETER,
+    IF_NONE_MATCH_PARAMETER,
+    expected_versions,
+    none_match,
+)
 from todo.db import SessionDep
+from todo.etags import format_etag
+from todo.idempotency.http import (
+    IDEMPOTENCY_KEY_PARAMETER,
+    REPLAYED_HEADER_DOC,
+    idempotency_key,
+    respond_once,
+)
+from todo.idempotency.service import StoredResponse
 from todo.identity import CurrentUser
 from todo.problems import problem_docs
+from todo.ratelimit.docs import RATE_LIMITED_DOCS
 from todo.tasks import service
 from todo.tasks.cursor import CURSOR_PATTERN, Cursor, decode_cursor, encode_cursor
+from todo.tasks.docs import (
+    CONDITIONAL_WRITE_DOCS,
+    IDEMPOTENT_WRITE_DOCS,
+    LOCATION_HEADER_DOC,
+    NOT_MODIFIED_DOCS,
+    with_headers,
+)
 from todo.tasks.models import Task, TaskStatus
 from todo.tasks.schemas import TaskCreate, TaskRead, TaskUpdate
 
@@ -17,8 +41,17 @@ MAX_PAGE_SIZE = 1000
 router = APIRouter(
     prefix="/api/tasks",
     tags=["tasks"],
-    responses=problem_docs(400, 422, 500, 503),
+    responses={**problem_docs(400, 422, 500, 503), **RATE_LIMITED_DOCS},
 )
+
+
+def _stored(status_code: int, task: Task, location: str | None = None) -> StoredResponse:
+    """The response for `task`, as bytes that a retry can be given back verbatim."""
+    headers = {"Content-Type": "application/json", "ETag": format_etag(task.version)}
+    if location is not None:
+        headers["Location"] = location
+    body = TaskRead.model_validate(task).model_dump_json().encode()
+    return StoredResponse(status_code, headers, body)
 
 
 @router.get(
@@ -79,67 +112,141 @@ async def list_tasks(  # noqa: PLR0917  (FastAPI injects each by name)
     response_model=TaskRead,
     status_code=status.HTTP_201_CREATED,
     summary="Create a task",
-    response_description="The new task.",
+    openapi_extra={"parameters": [IDEMPOTENCY_KEY_PARAMETER]},
+    response_description="The new task; `Location` is its URL.",
     responses={
-        201: {
-            "headers": {
-                "Location": {
-                    "description": "The new task's URL.",
-                    "required": True,
-                    "schema": {"type": "string"},
-                }
-            }
-        },
+        **with_headers(201, LOCATION_HEADER_DOC, ETAG_HEADER_DOC, REPLAYED_HEADER_DOC),
+        **IDEMPOTENT_WRITE_DOCS,
         **problem_docs(413, 415),
     },
 )
 async def create_task(
-    body: TaskCreate, response: Response, user_id: CurrentUser, session: SessionDep
-) -> Task:
-    task = await service.create_task(session, user_id, body)
-    response.headers["Location"] = f"{router.prefix}/{task.id}"
-    return task
+    body: TaskCreate,
+    request: Request,
+    response: Response,
+    user_id: CurrentUser,
+    session: SessionDep,
+) -> Task | Response:
+    key = idempotency_key(request)
+    if key is None:
+        task = await service.create_task(session, user_id, body)
+        response.headers["Location"] = f"{router.prefix}/{task.id}"
+        response.headers["ETag"] = format_etag(task.version)
+        return task
+
+    async def create() -> StoredResponse:
+        task = await service.create_task(session, user_id, body, commit=False)
+        return _stored(HTTPStatus.CREATED, task, location=f"{router.prefix}/{task.id}")
+
+    payload = body.model_dump(mode="json")
+    return await respond_once(request, session, user_id, key, payload, create)
 
 
 @router.get(
     "/{task_id}",
     response_model=TaskRead,
     summary="Get one task",
-    responses=problem_docs(404),
+    openapi_extra={"parameters": [IF_NONE_MATCH_PARAMETER]},
+    responses={
+        **with_headers(200, ETAG_HEADER_DOC),
+        **NOT_MODIFIED_DOCS,
+        **problem_docs(404),
+    },
 )
-async def get_task(task_id: UUID, user_id: CurrentUser, session: SessionDep) -> Task:
-    return await service.get_task(session, user_id, task_id)
+async def get_task(
+    task_id: UUID,
+    request: Request,
+    response: Response,
+    user_id: CurrentUser,
+    session: SessionDep,
+) -> Task | Response:
+    task = await service.get_task(session, user_id, task_id)
+    etag = format_etag(task.version)
+    tags = none_match(request)
+    if tags is not None and tags.matches(task.version):
+        return Response(status_code=HTTPStatus.NOT_MODIFIED, headers={"ETag": etag})
+    response.headers["ETag"] = etag
+    return task
 
 
 @router.put(
     "/{task_id}",
     response_model=TaskRead,
     summary="Change some of a task's fields",
-    description="Fields left out keep their value; `description: null` clears it.",
-    responses=problem_docs(404, 413, 415),
+    openapi_extra={"parameters": [IF_MATCH_PARAMETER]},
+    description=(
+        "Fields left out keep their value; `description: null` clears it. With `If-Match`, "
+        "only if the task is still at that ETag."
+    ),
+    responses={
+        **with_headers(200, ETAG_HEADER_DOC),
+        **CONDITIONAL_WRITE_DOCS,
+        **problem_docs(413, 415),
+    },
 )
-async def update_task(
-    task_id: UUID, body: TaskUpdate, user_id: CurrentUser, session: SessionDep
+async def update_task(  # noqa: PLR0917  (FastAPI injects each by name)
+    task_id: UUID,
+    body: TaskUpdate,
+    request: Request,
+    response: Response,
+    user_id: CurrentUser,
+    session: SessionDep,
 ) -> Task:
-    return await service.update_task(session, user_id, task_id, body)
+    versions = expected_versions(request)
+    task = await service.update_task(session, user_id, task_id, body, expected_versions=versions)
+    response.headers["ETag"] = format_etag(task.version)
+    return task
 
 
 @router.patch(
     "/{task_id}/complete",
     response_model=TaskRead,
     summary="Toggle a task between pending and completed",
-    responses=problem_docs(404),
+    openapi_extra={"parameters": [IF_MATCH_PARAMETER, IDEMPOTENCY_KEY_PARAMETER]},
+    description="With `If-Match`, only if the task is still at that ETag.",
+    responses={
+        **with_headers(200, ETAG_HEADER_DOC, REPLAYED_HEADER_DOC),
+        **CONDITIONAL_WRITE_DOCS,
+        **IDEMPOTENT_WRITE_DOCS,
+    },
 )
-async def toggle_task(task_id: UUID, user_id: CurrentUser, session: SessionDep) -> Task:
-    return await service.toggle_task(session, user_id, task_id)
+async def toggle_task(
+    task_id: UUID,
+    request: Request,
+    response: Response,
+    user_id: CurrentUser,
+    session: SessionDep,
+) -> Task | Response:
+    versions = expected_versions(request)
+    key = idempotency_key(request)
+    if key is None:
+        task = await service.toggle_task(session, user_id, task_id, expected_versions=versions)
+        response.headers["ETag"] = format_etag(task.version)
+        return task
+
+    async def toggle() -> StoredResponse:
+        task = await service.toggle_task(
+            session, user_id, task_id, expected_versions=versions, commit=False
+        )
+        return _stored(HTTPStatus.OK, task)
+
+    return await respond_once(request, session, user_id, key, None, toggle)
 
 
 @router.delete(
     "/{task_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a task",
-    responses=problem_docs(404),
+    openapi_extra={"parameters": [IF_MATCH_PARAMETER]},
+    description="With `If-Match`, only if the task is still at that ETag.",
+    responses=CONDITIONAL_WRITE_DOCS,
     response_class=Response,
 )
-async def delete_task(task_id: UUID, user_id: CurrentUser, session: SessionDep) -> None:
-    await service.delete_task(session, user_id, task_id)
+async def delete_task(
+    task_id: UUID,
+    request: Request,
+    user_id: CurrentUser,
+    session: SessionDep,
+) -> None:
+    versions = expected_versions(request)
+    await service.delete_task(session, user_id, task_id, expected_versions=versions)

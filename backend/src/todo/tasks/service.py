@@ -1,14 +1,16 @@
 """Task rules and queries. Every statement is scoped to its owner here."""
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Collection, Sequence
+from http import HTTPStatus
+from typing import Any, NoReturn
 from uuid import UUID
 
 from sqlalchemy import ColumnElement, Uuid, and_, case, delete, literal, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from todo.errors import NotFoundError
+from todo.errors import NotFoundError, TodoError
+from todo.etags import format_etag
 from todo.tasks.cursor import Cursor
 from todo.tasks.models import Task, TaskStatus
 from todo.tasks.schemas import TaskCreate, TaskUpdate
@@ -24,6 +26,19 @@ class TaskNotFoundError(NotFoundError):
         super().__init__(f"There is no task {task_id} for this user.")
 
 
+class StaleTaskVersionError(TodoError):
+    status_code = HTTPStatus.PRECONDITION_FAILED
+    problem_type = "urn:todo:problem:stale-version"
+    title = "The task has changed"
+
+    def __init__(self, task_id: UUID, current_version: int) -> None:
+        # The current ETag lets the client fetch, merge and retry knowingly.
+        super().__init__(
+            f"Task {task_id} no longer has the version named in If-Match; nothing was changed.",
+            headers={"ETag": format_etag(current_version)},
+        )
+
+
 def owned_by(user_id: UUID, task_id: UUID | None = None) -> ColumnElement[bool]:
     """The one ownership filter: another user's task is simply not found."""
     if task_id is None:
@@ -31,7 +46,9 @@ def owned_by(user_id: UUID, task_id: UUID | None = None) -> ColumnElement[bool]:
     return and_(col(Task.user_id) == user_id, col(Task.id) == task_id)
 
 
-async def create_task(session: AsyncSession, user_id: UUID, data: TaskCreate) -> Task:
+async def create_task(
+    session: AsyncSession, user_id: UUID, data: TaskCreate, *, commit: bool = True
+) -> Task:
     now = utcnow()
     task = Task(
         user_id=user_id,
@@ -45,7 +62,10 @@ async def create_task(session: AsyncSession, user_id: UUID, data: TaskCreate) ->
     # transaction keeps the foreign key satisfied even if it does not.
     await ensure_user(session, user_id, commit=False)
     session.add(task)
-    await session.commit()
+    if commit:
+        await session.commit()
+    else:
+        await session.flush()
     return task
 
 
@@ -78,46 +98,102 @@ async def list_tasks(
     return (await session.scalars(statement)).all()
 
 
+def _matching(
+    user_id: UUID, task_id: UUID, expected_versions: Collection[int] | None
+) -> ColumnElement[bool]:
+    """The task, and only at one of the versions a conditional request names."""
+    if expected_versions is None:
+        return owned_by(user_id, task_id)
+    return and_(owned_by(user_id, task_id), col(Task.version).in_(sorted(expected_versions)))
+
+
+async def _refuse_write(session: AsyncSession, user_id: UUID, task_id: UUID) -> NoReturn:
+    """Why a write matched no row: the task is missing (404) or has moved on (412).
+
+    Asked only after the write, so the answer never races the write itself.
+    """
+    version = await session.scalar(select(col(Task.version)).where(owned_by(user_id, task_id)))
+    if version is None:
+        raise TaskNotFoundError(task_id)
+    raise StaleTaskVersionError(task_id, version)
+
+
 async def _update_returning(
-    session: AsyncSession, user_id: UUID, task_id: UUID, values: dict[str, Any]
+    session: AsyncSession,
+    user_id: UUID,
+    task_id: UUID,
+    values: dict[str, Any],
+    expected_versions: Collection[int] | None,
+    *,
+    commit: bool = True,
 ) -> Task:
     now = literal(utcnow(), UTCDateTime())
+    # The version check and the write are one statement: of several writers
+    # holding the same version, exactly one matches.
     statement = (
         update(Task)
-        .where(owned_by(user_id, task_id))
-        .values(**values, updated_at=advance_timestamp(col(Task.updated_at), now))
+        .where(_matching(user_id, task_id, expected_versions))
+        .values(
+            **values,
+            version=col(Task.version) + 1,
+            updated_at=advance_timestamp(col(Task.updated_at), now),
+        )
         .returning(Task)
         .execution_options(synchronize_session=False)
     )
     task = (await session.scalars(statement)).one_or_none()
     if task is None:
-        raise TaskNotFoundError(task_id)
-    await session.commit()
+        await _refuse_write(session, user_id, task_id)
+    if commit:
+        await session.commit()
     return task
 
 
 async def update_task(
-    session: AsyncSession, user_id: UUID, task_id: UUID, data: TaskUpdate
+    session: AsyncSession,
+    user_id: UUID,
+    task_id: UUID,
+    data: TaskUpdate,
+    *,
+    expected_versions: Collection[int] | None = None,
 ) -> Task:
+    """`expected_versions`: write only if the task is at one of them (None: any)."""
     changes = data.changes()
     if "status" in changes:
         changes["status"] = TaskStatus(changes["status"]).value
-    return await _update_returning(session, user_id, task_id, changes)
+    return await _update_returning(session, user_id, task_id, changes, expected_versions)
 
 
-async def toggle_task(session: AsyncSession, user_id: UUID, task_id: UUID) -> Task:
+async def toggle_task(
+    session: AsyncSession,
+    user_id: UUID,
+    task_id: UUID,
+    *,
+    expected_versions: Collection[int] | None = None,
+    commit: bool = True,
+) -> Task:
     # One statement: the database flips whatever the row holds when the write
     # lands, so concurrent toggles each count.
     flipped = case(
         (col(Task.status) == TaskStatus.PENDING.value, TaskStatus.COMPLETED.value),
         else_=TaskStatus.PENDING.value,
     )
-    return await _update_returning(session, user_id, task_id, {"status": flipped})
+    return await _update_returning(
+        session, user_id, task_id, {"status": flipped}, expected_versions, commit=commit
+    )
 
 
-async def delete_task(session: AsyncSession, user_id: UUID, task_id: UUID) -> None:
-    statement = delete(Task).where(owned_by(user_id, task_id)).returning(col(Task.id))
+async def delete_task(
+    session: AsyncSession,
+    user_id: UUID,
+    task_id: UUID,
+    *,
+    expected_versions: Collection[int] | None = None,
+) -> None:
+    statement = (
+        delete(Task).where(_matching(user_id, task_id, expected_versions)).returning(col(Task.id))
+    )
     deleted = (await session.execute(statement)).first()
     if deleted is None:
-        raise TaskNotFoundError(task_id)
+        await _refuse_write(session, user_id, task_id)
     await session.commit()

@@ -11,6 +11,13 @@ WORKERS ?= 2
 # Seconds uvicorn lets in-flight requests finish after SIGTERM before it cancels them.
 GRACEFUL_SHUTDOWN_TIMEOUT ?= 20
 export HOST PORT
+# How `serve` runs uvicorn; `serve-reference` uses the same, so the benchmark compares like with like.
+UVICORN_FLAGS = --factory --host $(HOST) --port $(PORT) --workers $(WORKERS) --no-access-log \
+	--timeout-graceful-shutdown $(GRACEFUL_SHUTDOWN_TIMEOUT)
+# The schema step `bench` runs on its fresh databases (DATABASE_URL names each).
+BENCH_SCHEMA ?= alembic upgrade head
+BENCH_ARGS ?=
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # The suite's stand-ins for Neon, started by `make test-services`: PostgreSQL that
 # accepts TLS only (direct endpoint) and PgBouncer in transaction mode (pooled).
@@ -45,9 +52,7 @@ serve: install ## Serve for production: WORKERS processes, no reload, no access 
 	@if [ -n "$${PROMETHEUS_MULTIPROC_DIR:-}" ]; then \
 		mkdir -p "$$PROMETHEUS_MULTIPROC_DIR" && find "$$PROMETHEUS_MULTIPROC_DIR" -maxdepth 1 -name '*.db' -delete; \
 	fi
-	cd backend && $(UV) run --locked uvicorn todo.main:create_app --factory \
-		--host $(HOST) --port $(PORT) --workers $(WORKERS) --no-access-log \
-		--timeout-graceful-shutdown $(GRACEFUL_SHUTDOWN_TIMEOUT)
+	cd backend && $(UV) run --locked uvicorn todo.main:create_app $(UVICORN_FLAGS)
 
 .PHONY: test
 test: install node-deps ## Run the whole suite on SQLite and on PostgreSQL
@@ -82,11 +87,11 @@ test-pgbouncer: install test-services ## Run the suite through PgBouncer in tran
 
 .PHONY: format
 format: install ## Format and fix what the linter can
-	cd backend && $(UV) run --locked ruff format . && $(UV) run --locked ruff check --fix .
+	cd backend && $(UV) run --locked ruff format . ../bench && $(UV) run --locked ruff check --fix . ../bench
 
 .PHONY: lint
 lint: install ## Check formatting and lint
-	cd backend && $(UV) run --locked ruff format --check . && $(UV) run --locked ruff check .
+	cd backend && $(UV) run --locked ruff format --check . ../bench && $(UV) run --locked ruff check . ../bench
 
 .PHONY: typecheck
 typecheck: install ## mypy --strict
@@ -98,3 +103,29 @@ check: lint typecheck test ## The gate: format, lint, types, tests
 .PHONY: openapi
 openapi: install ## Rewrite the committed OpenAPI contract from the app
 	cd backend && $(UV) run --locked python scripts/export_openapi.py
+
+.PHONY: bench
+bench: install bench-tools ## Seed a database and load the service and the bare reference with wrk (~8 min)
+	cd backend && PYTHONPATH=$(CURDIR) $(UV) run --locked python -m bench.run \
+		--schema "$(BENCH_SCHEMA)" --command "make bench" $(BENCH_ARGS)
+
+.PHONY: bench-quick
+bench-quick: install bench-tools ## The same, one short run per operation (< 2 min), into bench/results/quick.md
+	cd backend && PYTHONPATH=$(CURDIR) $(UV) run --locked python -m bench.run \
+		--schema "$(BENCH_SCHEMA)" --command "make bench-quick" --runs 1 --duration 5 --warmup 1 \
+		--output $(CURDIR)/bench/results/quick.md $(BENCH_ARGS)
+
+.PHONY: bench-profile
+bench-profile: install bench-tools ## py-spy the service's workers under the mixed load, into bench/results/profile.md
+	cd backend && PYTHONPATH=$(CURDIR) $(UV) run --locked python -m bench.run \
+		--schema "$(BENCH_SCHEMA)" --command "make bench-profile" --profile mixed --duration 20 \
+		--sqlite-workers 0 --output $(CURDIR)/bench/results/profile.md $(BENCH_ARGS)
+
+.PHONY: serve-reference
+serve-reference: install ## Serve bench/reference.py (bare asyncpg) exactly as `serve` serves the app
+	cd backend && PYTHONPATH=$(CURDIR) $(UV) run --locked uvicorn bench.reference:create_app $(UVICORN_FLAGS)
+
+.PHONY: bench-tools
+bench-tools:
+	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
+	@scripts/ensure-postgres

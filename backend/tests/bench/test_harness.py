@@ -1,0 +1,198 @@
+"""The benchmark's moving parts, on tiny data, so `make bench` cannot rot unnoticed."""
+
+import os
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from uuid import UUID, uuid4
+
+import asyncpg
+import httpx
+import pytest
+from bench.run import OPERATIONS, Load, Run, Series, Server, report
+from sqlalchemy.engine import make_url
+
+from bench import profile, reference, seed
+from tests.postgres import with_database
+from todo.config import Settings
+from todo.db import Database
+from todo.main import create_app
+from todo.migrate import upgrade
+
+USERS, TASKS_PER_USER = 2, 3
+
+
+async def _load(database: Database, database_url: str, data: seed.SeedData) -> None:
+    if database.dialect == "postgresql":
+        await seed.load_postgres(database_url, data)
+    else:
+        seed.load_sqlite(Path(str(make_url(database_url).database)), data)
+
+
+def _newest_first(data: seed.SeedData, user_id: UUID) -> list[str]:
+    rows = [row for row in data.tasks if row["user_id"] == user_id]
+    rows.sort(key=lambda row: (row["created_at"], str(row["id"])), reverse=True)
+    return [str(row["id"]) for row in rows]
+
+
+async def test_the_service_serves_the_seeded_data(
+    database: Database, database_url: str, client: httpx.AsyncClient
+) -> None:
+    data = seed.generate(USERS, TASKS_PER_USER)
+    await _load(database, database_url, data)
+    user_id = next(iter(data.task_ids))
+    headers = {"X-User-ID": str(user_id)}
+
+    listed = await client.get("/api/tasks", headers=headers)
+
+    assert listed.status_code == 200
+    assert [task["id"] for task in listed.json()] == _newest_first(data, user_id)
+    first = data.task_ids[user_id][0]
+    toggled = await client.patch(f"/api/tasks/{first}/complete", headers=headers)
+    assert toggled.status_code == 200
+    assert toggled.json()["status"] != next(
+        row["status"] for row in data.tasks if row["id"] == first
+    )
+
+
+def test_seeded_tasks_are_spread_and_mixed() -> None:
+    data = seed.generate(3, 200)
+
+    assert len(data.users) == 3
+    assert len(data.tasks) == 600
+    assert {row["status"] for row in data.tasks} == {"pending", "completed"}
+    assert any(row["description"] is None for row in data.tasks)
+    assert len({row["created_at"] for row in data.tasks}) == 600
+    assert all(row["updated_at"] >= row["created_at"] for row in data.tasks)  # type: ignore[operator]
+    assert seed.generate(3, 200).task_ids == data.task_ids
+
+
+def test_the_lua_data_holds_every_seeded_id(tmp_path: Path) -> None:
+    data = seed.generate(USERS, TASKS_PER_USER)
+    path = tmp_path / "data.lua"
+
+    seed.write_lua(data, path)
+
+    entries = re.findall(r'\{user = "([0-9a-f-]{36})", tasks = "([0-9a-f-]*)"\},', path.read_text())
+    assert path.read_text().splitlines()[1] == "return {"
+    # common.lua reads task i of a user at offset (i - 1) * 36.
+    read = {
+        UUID(user): [UUID(tasks[i : i + 36]) for i in range(0, len(tasks), 36)]
+        for user, tasks in entries
+    }
+    assert read == data.task_ids
+
+
+# The benchmark's own server: plain PostgreSQL, whatever the suite's URL (TLS, PgBouncer).
+BENCH_POSTGRES_URL = os.environ.get(
+    "BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    """A seeded PostgreSQL database of its own: the reference app speaks only PostgreSQL."""
+    name = f"todo_bench_test_{uuid4().hex[:12]}"
+    admin = await asyncpg.connect(BENCH_POSTGRES_URL)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield with_database(BENCH_POSTGRES_URL, name)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def test_the_reference_answers_like_the_service(postgres_url: str) -> None:
+    database = Database(postgres_url, Settings(database_url=postgres_url))
+    await upgrade(database.engine)
+    data = seed.generate(USERS, TASKS_PER_USER)
+    await seed.load_postgres(postgres_url, data)
+    user_id = list(data.task_ids)[1]
+    headers = {"X-User-ID": str(user_id)}
+    task_id = data.task_ids[user_id][1]
+    bare = reference.create_app(postgres_url)
+    ours = create_app(Settings(database_url=postgres_url), database=database)
+    try:
+        async with (
+            bare.router.lifespan_context(bare),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=bare), base_url="http://r") as ref,
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=ours), base_url="http://s") as svc,
+        ):
+            for path in ("/api/tasks?limit=100", f"/api/tasks/{task_id}"):
+                answer = await ref.get(path, headers=headers)
+                assert answer.status_code == 200
+                assert answer.json() == (await svc.get(path, headers=headers)).json()
+
+            toggled = await ref.patch(f"/api/tasks/{task_id}/complete", headers=headers)
+            assert toggled.status_code == 200
+            assert (
+                toggled.json() == (await svc.get(f"/api/tasks/{task_id}", headers=headers)).json()
+            )
+
+            created = await ref.post(
+                "/api/tasks", headers=headers, json={"title": "Buy milk", "description": None}
+            )
+            assert created.status_code == 201
+            assert created.headers["Location"] == f"/api/tasks/{created.json()['id']}"
+            served = await svc.get(created.headers["Location"], headers=headers)
+            assert created.json() == served.json()
+
+            missing = await ref.get(f"/api/tasks/{uuid4()}", headers=headers)
+            assert missing.status_code == 404
+    finally:
+        await database.dispose()
+
+
+def _series(rps: float, p95_ms: float, errors: int = 0) -> Series:
+    run = Run(1000, 1_000_000, errors, 0, p95_ms / 2, p95_ms, p95_ms * 2)
+    run.requests, run.duration_us, run.cpu_us = int(rps), 1_000_000, 200
+    return Series([run])
+
+
+def test_the_report_compares_medians_and_names_what_misses_the_bar() -> None:
+    service = Server("service", "serve", "", 2, peak_rss_kib=[100 * 1024])
+    reference_server = Server("reference", "serve-reference", "", 2, peak_rss_kib=[40 * 1024])
+    for operation in OPERATIONS:
+        service.series[operation] = _series(900, 30)
+        reference_server.series[operation] = _series(1000, 25)
+    service.series["toggle"] = _series(500, 120, errors=2)
+    facts = dict.fromkeys(("cpus", "cpu", "memory", "python", "commit", "postgres"), "x")
+    facts |= {"date": "today", "data": "tiny", "load_before": "0", "load_after": "0"}
+
+    text, misses = report(
+        service=service,
+        reference=reference_server,
+        sqlite=None,
+        load=Load(100, 2, 10, 2, Path("data.lua")),
+        runs=1,
+        facts=facts,
+        command="make bench",
+    )
+
+    assert (
+        "| get one | 900 | 15.0 | 30.0 | 60.0 | 0 | 1000 | 12.5 | 25.0 | 50.0 | 0 | 0.90 | 1.20 |"
+        in text
+    )
+    assert "| toggle | 200 | 200 | 1.00 |" in text
+    assert misses == [
+        "2 failed request(s): the run fails",
+        "toggle: throughput ratio 0.50 < 0.8",
+        "toggle: p95 4.80x the reference's > 1.5x",
+        "toggle: p95 120 ms >= 100 ms",
+    ]
+
+
+def test_the_profile_summary_charges_each_sample_to_its_library(tmp_path: Path) -> None:
+    raw = tmp_path / "worker.raw"
+    raw.write_text(
+        "run (uvicorn/server.py:1);solve_dependencies (fastapi/dependencies/utils.py:2);"
+        "execute (asyncpg/connection.py:3) 3\n"
+        "run (uvicorn/server.py:1);dump_json (pydantic/type_adapter.py:4) 1\n"
+        "_bootstrap (threading.py:5);wait (threading.py:6);Condition.wait (threading.py:7) 50\n"
+    )
+
+    summary = profile.summarize([raw])
+
+    assert "| asyncpg | 75% |" in summary
+    assert "| pydantic (validation, JSON) | 25% |" in summary
+    assert "| FastAPI dependency resolution (solve_dependencies) | 75% |" in summary

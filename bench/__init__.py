@@ -1,0 +1,1 @@
+"""The benchmark of `make bench`: seeding, the asyncpg reference app, and the runner."""

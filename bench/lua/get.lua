@@ -1,0 +1,5 @@
+-- The get workload; see common.lua.
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+dofile(here .. "common.lua")
+
+request = get_request

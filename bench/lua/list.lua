@@ -1,0 +1,5 @@
+-- The list workload; see common.lua.
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+dofile(here .. "common.lua")
+
+request = list_request

@@ -1,0 +1,131 @@
+"""The speed-of-light reference: the benchmark's routes on a bare asyncpg pool.
+
+Plain Starlette, hand-written SQL, the service's JSON shape, and nothing the
+benchmark does not need: no validation, no problem+json, no users table. It is
+served by the same uvicorn command as the service (`make serve-reference`), so
+the ratio between the two is the cost of everything the service adds.
+"""
+
+import os
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+from uuid import uuid4
+
+import asyncpg
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+# The service's pool per worker: SQLAlchemy's pool_size=10 plus max_overflow=10.
+POOL_MIN_SIZE = 10
+POOL_MAX_SIZE = 20
+
+_COLUMNS = "id, user_id, title, description, status, created_at, updated_at"
+LIST_SQL = f"""
+    SELECT {_COLUMNS} FROM tasks WHERE user_id = $1
+    ORDER BY created_at DESC, id DESC LIMIT $2
+"""
+GET_SQL = f"SELECT {_COLUMNS} FROM tasks WHERE user_id = $1 AND id = $2"
+CREATE_SQL = f"""
+    INSERT INTO tasks ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {_COLUMNS}
+"""
+TOGGLE_SQL = f"""
+    UPDATE tasks
+    SET status = CASE WHEN status = 'pending' THEN 'completed' ELSE 'pending' END,
+        updated_at = GREATEST($3, updated_at + interval '1 microsecond')
+    WHERE user_id = $1 AND id = $2
+    RETURNING {_COLUMNS}
+"""
+
+
+def _timestamp(value: datetime) -> str:
+    # pydantic's form, which the service returns: "...T12:00:00.123456Z".
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def task_json(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "user_id": str(row["user_id"]),
+        "title": row["title"],
+        "description": row["description"],
+        "status": row["status"],
+        "created_at": _timestamp(row["created_at"]),
+        "updated_at": _timestamp(row["updated_at"]),
+    }
+
+
+def _pool(request: Request) -> asyncpg.Pool:
+    pool: asyncpg.Pool = request.app.state.pool
+    return pool
+
+
+def _user(request: Request) -> str:
+    return request.headers["x-user-id"]
+
+
+def _not_found() -> Response:
+    return JSONResponse({"status": 404}, status_code=404)
+
+
+async def health(_request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def list_tasks(request: Request) -> Response:
+    limit = int(request.query_params.get("limit", "100"))
+    rows = await _pool(request).fetch(LIST_SQL, _user(request), limit)
+    return JSONResponse([task_json(row) for row in rows])
+
+
+async def get_task(request: Request) -> Response:
+    row = await _pool(request).fetchrow(GET_SQL, _user(request), request.path_params["task_id"])
+    return _not_found() if row is None else JSONResponse(task_json(row))
+
+
+async def create_task(request: Request) -> Response:
+    body = await request.json()
+    row = await _pool(request).fetchrow(
+        CREATE_SQL,
+        uuid4(),
+        _user(request),
+        body["title"],
+        body.get("description"),
+        body.get("status", "pending"),
+        datetime.now(UTC),
+    )
+    assert row is not None
+    return JSONResponse(
+        task_json(row), status_code=201, headers={"Location": f"/api/tasks/{row['id']}"}
+    )
+
+
+async def toggle_task(request: Request) -> Response:
+    row = await _pool(request).fetchrow(
+        TOGGLE_SQL, _user(request), request.path_params["task_id"], datetime.now(UTC)
+    )
+    return _not_found() if row is None else JSONResponse(task_json(row))
+
+
+def create_app(dsn: str | None = None) -> Starlette:
+    dsn = dsn or os.environ["DATABASE_URL"]
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with asyncpg.create_pool(dsn, min_size=POOL_MIN_SIZE, max_size=POOL_MAX_SIZE) as pool:
+            app.state.pool = pool
+            yield
+
+    return Starlette(
+        routes=[
+            Route("/health", health),
+            Route("/api/tasks", list_tasks, methods=["GET"]),
+            Route("/api/tasks", create_task, methods=["POST"]),
+            Route("/api/tasks/{task_id}", get_task, methods=["GET"]),
+            Route("/api/tasks/{task_id}/complete", toggle_task, methods=["PATCH"]),
+        ],
+        lifespan=lifespan,
+    )

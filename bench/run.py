@@ -1,0 +1,680 @@
+"""`make bench`: seed a fresh database, load the service and the reference with wrk, report.
+
+Both servers are started with the same `make` serving command on the same data,
+one at a time (two pools of up to 40 connections each would crowd PostgreSQL's
+100), and alternate round by round so that noise from the rest of the machine
+falls on both. Every figure in the table is a median over the rounds.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shlex
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+
+from bench import profile, seed
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH = REPO / "bench"
+WORK = BENCH / ".work"
+OPERATIONS = ("list", "get", "create", "toggle", "mixed")
+OPERATION_NAMES = {
+    "list": "list 100 newest",
+    "get": "get one",
+    "create": "create",
+    "toggle": "toggle",
+    "mixed": "mixed 60/20/10/10",
+}
+BENCH_DATABASE = "todo_bench"
+SQLITE_PATH = WORK / "todo_bench.db"
+
+
+@dataclass
+class Run:
+    requests: int
+    duration_us: int
+    non2xx: int
+    socket_errors: int
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    failure: str = ""
+    # CPU time the server's workers spent per request: steadier than rps on a
+    # busy machine, since other processes' load mostly shows up as waiting.
+    cpu_us: float = 0.0
+
+    @property
+    def rps(self) -> float:
+        return self.requests / (self.duration_us / 1e6)
+
+    @property
+    def errors(self) -> int:
+        return self.non2xx + self.socket_errors
+
+
+@dataclass
+class Series:
+    runs: list[Run] = field(default_factory=list)
+
+    def median(self, name: str) -> float:
+        return statistics.median(float(getattr(run, name)) for run in self.runs)
+
+    @property
+    def errors(self) -> int:
+        return sum(run.errors for run in self.runs)
+
+    def ratio(self, other: "Series", name: str) -> float:
+        """The median of this series' figure over the other's, run by run.
+
+        Run i of each server comes from the same round, minutes apart at most,
+        so pairing them cancels most of what the rest of the machine was doing.
+        """
+        pairs = zip(self.runs, other.runs, strict=False)
+        return statistics.median(
+            float(getattr(ours, name)) / float(getattr(theirs, name)) for ours, theirs in pairs
+        )
+
+
+@dataclass
+class Server:
+    """One way of serving, and what was measured of it."""
+
+    label: str
+    make_target: str
+    database_url: str
+    workers: int
+    series: dict[str, Series] = field(default_factory=dict)
+    peak_rss_kib: list[int] = field(default_factory=list)
+    # The checkout whose `make` serves it: another one for --compare.
+    repo: Path = REPO
+
+
+# --- processes -------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _children() -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The command name may hold spaces; the fields after its ")" do not.
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(parent, []).append(int(entry.name))
+    return children
+
+
+def _descendants(pid: int) -> list[int]:
+    children = _children()
+    found, pending = [], [pid]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            found.append(child)
+            pending.append(child)
+    return found
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return (Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")).decode()
+    except OSError:
+        return ""
+
+
+def _is_python(pid: int) -> bool:
+    try:
+        return Path(os.readlink(f"/proc/{pid}/exe")).name.startswith("python")
+    except OSError:
+        return False
+
+
+def worker_pids(root: int) -> list[int]:
+    """uvicorn's worker processes under `root`: spawned children, or uvicorn itself."""
+    pythons = [pid for pid in _descendants(root) if _is_python(pid)]
+    spawned = [pid for pid in pythons if "spawn_main" in _cmdline(pid)]
+    return spawned or [pid for pid in pythons if "uvicorn" in _cmdline(pid)]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    ticks = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmHWM for process {pid}")
+
+
+def _outside_venv() -> dict[str, str]:
+    """This environment as it was before `uv run` entered the virtualenv.
+
+    `make` must find the same python3 and uv a developer's shell does.
+    """
+    env = dict(os.environ)
+    venv = env.pop("VIRTUAL_ENV", None)
+    if venv:
+        bin_dir = str(Path(venv) / "bin")
+        env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if p != bin_dir)
+    return env
+
+
+@contextmanager
+def serving(server: Server, log: Path) -> Iterator[tuple[str, list[int]]]:
+    """Serve with `make <target>` on a free port; yield its base URL and worker pids."""
+    port = _free_port()
+    env = {**_outside_venv(), "DATABASE_URL": server.database_url}
+    command = [
+        *("make", "--no-print-directory", "-C", str(server.repo), server.make_target),
+        *("HOST=127.0.0.1", f"PORT={port}", f"WORKERS={server.workers}"),
+    ]
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            command, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_ready(process, url, server.workers, log)
+        workers = worker_pids(process.pid)
+        yield url, workers
+        server.peak_rss_kib.extend(peak_rss_kib(pid) for pid in workers)
+    finally:
+        _stop(process)
+
+
+def _wait_until_ready(process: subprocess.Popen[bytes], url: str, workers: int, log: Path) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited; see {log}:\n{log.read_text()[-3000:]}")
+        if len(worker_pids(process.pid)) == workers:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:  # noqa: S310
+                    if answer.status == 200:
+                        return
+            except OSError:
+                pass
+        time.sleep(0.2)
+    raise RuntimeError(f"the server did not come up; see {log}")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    # The group holds make, uv, uvicorn and its workers: all started here.
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
+    except ProcessLookupError:
+        return
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    # make may exit before uvicorn's workers have; wait for the group to empty.
+    for _ in range(100):
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.killpg(process.pid, signal.SIGKILL)
+
+
+# --- wrk -------------------------------------------------------------------
+
+
+@dataclass
+class Load:
+    connections: int
+    threads: int
+    duration_s: float
+    warmup_s: float
+    data: Path
+
+
+def wrk_command(url: str, operation: str, load: Load, seconds: float) -> list[str]:
+    script = BENCH / "lua" / f"{operation}.lua"
+    return [
+        *("wrk", f"-t{load.threads}", f"-c{load.connections}", f"-d{seconds:g}s"),
+        *("--timeout", "5s", "-s", str(script), url, "--", str(load.data)),
+    ]
+
+
+def run_wrk(url: str, operation: str, load: Load, seconds: float) -> Run:
+    command = wrk_command(url, operation, load, seconds)
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    lines = done.stdout.splitlines()
+    report = next((line for line in lines if line.startswith("BENCH {")), None)
+    if done.returncode != 0 or report is None:
+        raise RuntimeError(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    figures = json.loads(report.removeprefix("BENCH "))
+    failure = next((line for line in lines if line.startswith("BENCH-FAILURE ")), "")
+    sockets = {kind: figures[kind] for kind in ("connect", "read", "write", "timeout")}
+    if any(sockets.values()):
+        failure += " socket errors: " + ", ".join(f"{k} {n}" for k, n in sockets.items() if n)
+    return Run(
+        requests=figures["requests"],
+        duration_us=figures["duration_us"],
+        non2xx=figures["non2xx"],
+        socket_errors=sum(sockets.values()),
+        p50_ms=figures["p50_us"] / 1000,
+        p95_ms=figures["p95_us"] / 1000,
+        p99_ms=figures["p99_us"] / 1000,
+        failure=failure.removeprefix("BENCH-FAILURE ").strip(),
+    )
+
+
+def measure(server: Server, operations: tuple[str, ...], load: Load, log: Path) -> None:
+    with serving(server, log) as (url, workers):
+        for operation in operations:
+            if load.warmup_s:
+                run_wrk(url, operation, load, load.warmup_s)
+            cpu_before = cpu_seconds(workers)
+            run = run_wrk(url, operation, load, load.duration_s)
+            run.cpu_us = (cpu_seconds(workers) - cpu_before) * 1e6 / max(run.requests, 1)
+            server.series.setdefault(operation, Series()).runs.append(run)
+            print(
+                f"  {server.label:<22} {operation:<7} {run.rps:8.0f} rps  "
+                f"p50 {run.p50_ms:6.1f}  p95 {run.p95_ms:6.1f}  p99 {run.p99_ms:6.1f} ms  "
+                f"cpu {run.cpu_us:5.0f} us/req  errors {run.errors}  {run.failure}",
+                flush=True,
+            )
+
+
+def profile_service(server: Server, operation: str, load: Load, output: Path, command: str) -> None:
+    """py-spy on every worker while wrk drives `operation`; the summary goes to `output`."""
+    with serving(server, WORK / "profile.log") as (url, workers):
+        run_wrk(url, operation, load, load.warmup_s or 2)
+        raws = [WORK / f"profile-{pid}.raw" for pid in workers]
+        wrk = subprocess.Popen(
+            wrk_command(url, operation, load, load.duration_s + 2),
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(1)
+        spies = [
+            subprocess.Popen(
+                [
+                    *("py-spy", "record", "--pid", str(pid), "--output", str(raw)),
+                    *("--duration", f"{load.duration_s:.0f}", "--rate", "200"),
+                    *("--nonblocking", "--format", "raw"),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for pid, raw in zip(workers, raws, strict=True)
+        ]
+        for spy in spies:
+            spy.wait()
+        stdout, _ = wrk.communicate()
+    rps = next((line for line in stdout.splitlines() if line.startswith("Requests/sec")), "")
+    output.write_text(
+        f"# Profile: {server.label}, {operation}\n\n"
+        f"`{command}`: py-spy (200 Hz, non-blocking) on each of {len(workers)} worker(s) for "
+        f"{load.duration_s:g} s under wrk at {load.connections} connections ({rps.strip()}). "
+        "Shares are of the samples where the worker was not idle.\n\n" + profile.summarize(raws)
+    )
+    print(output.read_text(), flush=True)
+
+
+# --- the database ----------------------------------------------------------
+
+
+def _database_url(admin_url: str, name: str) -> str:
+    return f"{admin_url.rpartition('/')[0]}/{name}"
+
+
+async def recreate_database(admin_url: str, name: str) -> None:
+    admin = await asyncpg.connect(admin_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+
+
+def create_schema(schema_command: str, database_url: str) -> None:
+    """The project's schema step, whichever it is today (`BENCH_SCHEMA` in the Makefile)."""
+    subprocess.run(
+        shlex.split(schema_command),
+        cwd=REPO / "backend",
+        env={**os.environ, "DATABASE_URL": database_url},
+        check=True,
+    )
+
+
+# --- the report ------------------------------------------------------------
+
+
+def machine() -> dict[str, str]:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    memory_kib = next(
+        int(line.split()[1])
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal:")
+    )
+    commit = subprocess.run(
+        ["git", "-C", str(REPO), "describe", "--always", "--dirty"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return {
+        "cpus": str(os.cpu_count()),
+        "cpu": cpu,
+        "memory": f"{memory_kib / 1024 / 1024:.0f} GiB",
+        "python": platform.python_version(),
+        "commit": commit,
+    }
+
+
+def _ms(value: float) -> str:
+    return f"{value:.1f}"
+
+
+def _comparison(service: Server, reference: Server, variants: Sequence[Server]) -> list[str]:
+    """The --compare table: each checkout of the service beside this one."""
+    if not variants:
+        return []
+    lines = [
+        "",
+        "Other checkouts of the service (--compare), same data, rounds interleaved with the "
+        "above; rps / p95 ms / worker CPU us per request, and the rps ratio to the reference:",
+        "",
+        "| service | " + " | ".join(OPERATION_NAMES[name] for name in service.series) + " |",
+        "|---|" + "--:|" * len(service.series),
+    ]
+    for server in [*variants, service]:
+        cells = []
+        for operation in service.series:
+            ours, bare = server.series[operation], reference.series[operation]
+            cells.append(
+                f"{ours.median('rps'):.0f} / {ours.median('p95_ms'):.0f} / "
+                f"{ours.median('cpu_us'):.0f} ({ours.ratio(bare, 'rps'):.2f})"
+            )
+        lines.append(f"| {server.label} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def report(
+    *,
+    service: Server,
+    reference: Server,
+    sqlite: Server | None,
+    load: Load,
+    runs: int,
+    facts: dict[str, str],
+    command: str,
+    variants: Sequence[Server] = (),
+) -> tuple[str, list[str]]:
+    """The Markdown report, and what in it misses the bar."""
+    misses: list[str] = []
+    lines = [
+        "# Benchmark",
+        "",
+        f"`{command}` on {facts['date']}, commit `{facts['commit']}`.",
+        "",
+        f"{load.connections} connections, {load.threads} wrk threads, keep-alive; "
+        f"{runs} run(s) of {load.duration_s:g} s per operation after a {load.warmup_s:g} s "
+        "warm-up; figures are medians over the runs, ratios the medians of each round's ratio "
+        "(service over reference), latencies in ms. "
+        f"Data: {facts['data']}.",
+        "",
+        "| operation | service rps | p50 | p95 | p99 | errors "
+        "| reference rps | p50 | p95 | p99 | errors | rps ratio | p95 ratio |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for operation in [name for name in OPERATIONS if name in service.series]:
+        ours, bare = service.series[operation], reference.series[operation]
+        ratio = ours.ratio(bare, "rps")
+        p95_ratio = ours.ratio(bare, "p95_ms")
+        lines.append(
+            f"| {OPERATION_NAMES[operation]} | {ours.median('rps'):.0f} "
+            f"| {_ms(ours.median('p50_ms'))} | {_ms(ours.median('p95_ms'))} "
+            f"| {_ms(ours.median('p99_ms'))} | {ours.errors} "
+            f"| {bare.median('rps'):.0f} | {_ms(bare.median('p50_ms'))} "
+            f"| {_ms(bare.median('p95_ms'))} | {_ms(bare.median('p99_ms'))} | {bare.errors} "
+            f"| {ratio:.2f} | {p95_ratio:.2f} |"
+        )
+        if ratio < 0.8:
+            misses.append(f"{operation}: throughput ratio {ratio:.2f} < 0.8")
+        if p95_ratio > 1.5:
+            misses.append(f"{operation}: p95 {p95_ratio:.2f}x the reference's > 1.5x")
+        if operation in ("get", "create", "toggle") and ours.median("p95_ms") >= 100:
+            misses.append(f"{operation}: p95 {ours.median('p95_ms'):.0f} ms >= 100 ms")
+
+    lines += [
+        "",
+        "Server CPU per request (the workers' user+system time over requests served; "
+        "steadier than rps on a shared machine):",
+        "",
+        "| operation | service us/req | reference us/req | reference/service |",
+        "|---|--:|--:|--:|",
+    ]
+    for operation in [name for name in OPERATIONS if name in service.series]:
+        ours_cpu = service.series[operation].median("cpu_us")
+        bare_cpu = reference.series[operation].median("cpu_us")
+        lines.append(
+            f"| {OPERATION_NAMES[operation]} | {ours_cpu:.0f} | {bare_cpu:.0f} "
+            f"| {bare_cpu / ours_cpu if ours_cpu else 0:.2f} |"
+        )
+    lines += ["", "Peak RSS per worker (VmHWM, the largest over workers and runs):", ""]
+    servers = [service, reference, *variants] + ([sqlite] if sqlite else [])
+    for server in servers:
+        peak_mib = max(server.peak_rss_kib) / 1024
+        lines.append(f"- {server.label}, {server.workers} worker(s): {peak_mib:.0f} MiB")
+        if (server is service or server is sqlite) and peak_mib > 150:
+            misses.append(f"{server.label}: peak RSS {peak_mib:.0f} MiB > 150 MiB")
+
+    if sqlite is not None and "mixed" in service.series:
+        pg, lite = service.series["mixed"], sqlite.series["mixed"]
+        lines += [
+            "",
+            "The service on its embedded SQLite default, same data, mixed workload:",
+            "",
+            "| database | workers | rps | p50 | p95 | p99 | errors |",
+            "|---|--:|--:|--:|--:|--:|--:|",
+        ]
+        for server, series in ((service, pg), (sqlite, lite)):
+            lines.append(
+                f"| {server.label} | {server.workers} | {series.median('rps'):.0f} "
+                f"| {_ms(series.median('p50_ms'))} | {_ms(series.median('p95_ms'))} "
+                f"| {_ms(series.median('p99_ms'))} | {series.errors} |"
+            )
+
+    lines += _comparison(service, reference, variants)
+    lines += ["", "Every run (rps / p95 ms):", ""]
+    for server in servers:
+        for operation, series in server.series.items():
+            figures = ", ".join(f"{run.rps:.0f} / {run.p95_ms:.1f}" for run in series.runs)
+            lines.append(f"- {server.label}, {operation}: {figures}")
+
+    errors = sum(s.errors for server in servers for s in server.series.values())
+    if errors:
+        misses.insert(0, f"{errors} failed request(s): the run fails")
+    lines += [
+        "",
+        "Machine: "
+        f"{facts['cpus']} CPUs ({facts['cpu']}), {facts['memory']} of memory, "
+        f"PostgreSQL {facts['postgres']}, Python {facts['python']}; "
+        f"load average {facts['load_before']} before, {facts['load_after']} after. "
+        "The machine is shared, so only figures from the same run compare.",
+        "",
+        "Bar (service/reference rps >= 0.8, p95 <= 1.5x the reference's and < 100 ms on "
+        "get/create/toggle, no errors, peak RSS <= 150 MiB per worker): "
+        + ("met." if not misses else "missed: " + "; ".join(misses) + "."),
+        "",
+    ]
+    return "\n".join(lines), misses
+
+
+# --- main ------------------------------------------------------------------
+
+
+def _load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def prepare(args: argparse.Namespace, facts: dict[str, str]) -> Load:
+    """A fresh PostgreSQL database and SQLite file, migrated and seeded, and wrk's data file."""
+    load = Load(args.connections, args.threads, args.duration, args.warmup, WORK / "data.lua")
+    started = time.monotonic()
+    postgres_url = _database_url(args.postgres, BENCH_DATABASE)
+    if args.reuse and load.data.exists():
+        facts["data"] = f"{args.users} users x {args.tasks_per_user} tasks, from an earlier seeding"
+        return load
+    asyncio.run(recreate_database(args.postgres, BENCH_DATABASE))
+    create_schema(args.schema, postgres_url)
+    data = seed.generate(args.users, args.tasks_per_user)
+    asyncio.run(seed.load_postgres(postgres_url, data))
+    if args.sqlite_workers:
+        for stale in WORK.glob("todo_bench.db*"):
+            stale.unlink()
+        create_schema(args.schema, f"sqlite:///{SQLITE_PATH}")
+        seed.load_sqlite(SQLITE_PATH, data)
+    seed.write_lua(data, load.data)
+    facts["data"] = (
+        f"{args.users} users x {args.tasks_per_user} tasks, "
+        f"seeded in {time.monotonic() - started:.0f} s"
+    )
+    return load
+
+
+async def _server_version(admin_url: str) -> str:
+    admin = await asyncpg.connect(admin_url)
+    try:
+        version: str = await admin.fetchval("SHOW server_version")
+        return version
+    finally:
+        await admin.close()
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per run")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds before each run")
+    parser.add_argument("--connections", type=int, default=100)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--users", type=int, default=100)
+    parser.add_argument("--tasks-per-user", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=2, help="per server, on PostgreSQL")
+    parser.add_argument("--sqlite-workers", type=int, default=2, help="0 skips SQLite")
+    parser.add_argument("--operations", default=",".join(OPERATIONS))
+    parser.add_argument("--schema", default="alembic upgrade head")
+    parser.add_argument(
+        "--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres", help="admin URL"
+    )
+    parser.add_argument("--reuse", action="store_true", help="keep the last seeded databases")
+    parser.add_argument("--profile", metavar="OPERATION", help="py-spy the service instead")
+    parser.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        metavar="LABEL=DIR",
+        help="also serve the service from another checkout (its own make serve), interleaved",
+    )
+    parser.add_argument("--output", type=Path, default=BENCH / "results" / "latest.md")
+    parser.add_argument("--command", default="make bench", help="named in the report")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    operations = tuple(args.operations.split(","))
+    WORK.mkdir(exist_ok=True)
+    facts = machine()
+    facts["load_before"] = _load_average()
+    facts["date"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    facts["postgres"] = asyncio.run(_server_version(args.postgres))
+    load = prepare(args, facts)
+    print(f"data: {facts['data']}", flush=True)
+
+    postgres_url = _database_url(args.postgres, BENCH_DATABASE)
+    service = Server("service, PostgreSQL", "serve", postgres_url, args.workers)
+    reference = Server("reference, PostgreSQL", "serve-reference", postgres_url, args.workers)
+    sqlite = (
+        Server("service, SQLite", "serve", f"sqlite:///{SQLITE_PATH}", args.sqlite_workers)
+        if args.sqlite_workers
+        else None
+    )
+    if args.profile:
+        profile_service(service, args.profile, load, args.output, args.command)
+        return 0
+    variants = [
+        Server(label, "serve", postgres_url, args.workers, repo=Path(directory).resolve())
+        for label, _, directory in (spec.partition("=") for spec in args.compare)
+    ]
+    for number in range(1, args.runs + 1):
+        print(f"round {number} of {args.runs}", flush=True)
+        for variant in variants:
+            measure(variant, operations, load, WORK / f"{variant.label}-{number}.log")
+        measure(service, operations, load, WORK / f"service-{number}.log")
+        measure(reference, operations, load, WORK / f"reference-{number}.log")
+        if sqlite is not None:
+            measure(sqlite, ("mixed",), load, WORK / f"sqlite-{number}.log")
+
+    facts["load_after"] = _load_average()
+    text, _misses = report(
+        service=service,
+        reference=reference,
+        sqlite=sqlite,
+        load=load,
+        runs=args.runs,
+        facts=facts,
+        command=args.command,
+        variants=variants,
+    )
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(text)
+    raw = {
+        server.label: {
+            operation: [vars(run) for run in series.runs]
+            for operation, series in server.series.items()
+        }
+        for server in (service, reference, sqlite, *variants)
+        if server is not None
+    }
+    args.output.with_suffix(".json").write_text(json.dumps(raw, indent=1) + "\n")
+    print(f"\n{text}\nwritten to {args.output}", flush=True)
+    servers = [server for server in (service, reference, sqlite, *variants) if server is not None]
+    failed = sum(series.errors for server in servers for series in server.series.values())
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -14,6 +14,7 @@ from uuid import UUID
 import asyncpg
 from sqlalchemy import create_engine, insert
 
+from todo.dburl import parse_database_url
 from todo.tasks.models import Task
 from todo.users.models import User
 from todo.users.service import placeholder_email
@@ -106,8 +107,8 @@ def _records(rows: Sequence[dict[str, object]], columns: Sequence[str]) -> list[
 
 
 async def load_postgres(dsn: str, data: SeedData) -> None:
-    """COPY the rows into an empty, migrated database."""
-    connection = await asyncpg.connect(dsn)
+    """COPY the rows into an empty, migrated database (any URL DATABASE_URL accepts)."""
+    connection = await asyncpg.connect(**parse_database_url(dsn).asyncpg_connect_kwargs())
     try:
         async with connection.transaction():
             for table, rows in (("users", data.users), ("tasks", data.tasks)):

@@ -1,12 +1,9 @@
-"""The committed contract matches the app, and documents what clients need."""
+"""The OpenAPI document tells clients what each task operation needs and may answer."""
 
-from pathlib import Path
 from typing import Any
 
-import yaml
 from fastapi import FastAPI
 
-CONTRACT = Path(__file__).resolve().parents[2] / "specs/001-backend-api-data/contracts/openapi.yaml"
 TASK_OPERATIONS = [
     ("/api/tasks", "get"),
     ("/api/tasks", "post"),
@@ -15,11 +12,6 @@ TASK_OPERATIONS = [
     ("/api/tasks/{task_id}", "delete"),
     ("/api/tasks/{task_id}/complete", "patch"),
 ]
-
-
-def test_committed_contract_matches_the_app(app: FastAPI) -> None:
-    committed = yaml.safe_load(CONTRACT.read_text())
-    assert committed == app.openapi(), "run `make openapi` and commit the result"
 
 
 def test_every_task_operation_documents_the_user_header_and_problems(app: FastAPI) -> None:

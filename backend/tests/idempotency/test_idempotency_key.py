@@ -1,6 +1,8 @@
 """Idempotency-Key on POST /api/tasks and PATCH /api/tasks/{id}/complete."""
 
 import asyncio
+import random
+import re
 from datetime import timedelta
 from typing import Any
 from uuid import uuid4
@@ -10,6 +12,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from todo.db import Database
+from todo.idempotency.http import KEY_PATTERN, InvalidIdempotencyKeyError, parse_idempotency_key
 from todo.idempotency.models import IdempotencyRecord
 from todo.timestamps import utcnow
 
@@ -281,3 +284,24 @@ async def test_the_quoted_and_bare_forms_name_the_same_key(
 async def test_the_caller_is_checked_before_the_key(client: httpx.AsyncClient) -> None:
     response = await client.post("/api/tasks", json={"title": "a"}, headers={"Idempotency-Key": ""})
     assert response.json()["type"] == "urn:todo:problem:invalid-user-id"
+
+
+def test_the_published_key_pattern_accepts_exactly_what_the_parser_does() -> None:
+    # `make fuzz` draws keys from the pattern and expects each to be accepted.
+    def parsed(value: str) -> bool:
+        try:
+            parse_idempotency_key(value)
+        except InvalidIdempotencyKeyError:
+            return False
+        return True
+
+    rng = random.Random(7)
+    values = ["a", "a b", '"a"', '"a\\"b"', '"', '""', 'a"', '"a', "é", '"\\\\"', '"a\\x"']
+    values += ["x" * 255, "x" * 256, '"' + "x" * 255 + '"', '"' + "x" * 256 + '"']
+    values += [
+        "".join(rng.choice(' !"#\\ab~\t') for _ in range(rng.randint(1, 8))) for _ in range(5000)
+    ]
+    # A header value arrives without surrounding white space.
+    values = [value for value in values if value == value.strip(" \t") and value]
+    disagreements = [v for v in values if (re.fullmatch(KEY_PATTERN, v) is not None) != parsed(v)]
+    assert disagreements == []

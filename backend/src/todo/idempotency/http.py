@@ -36,6 +36,12 @@ REPLAYED_HEADER_DOC: dict[str, Any] = {
 # The draft's form is a structured-field string ("..."); a bare key is accepted too.
 _QUOTED = re.compile(r'"((?:[^"\\]|\\["\\])*)"')
 _ESCAPE = re.compile(r'\\(["\\])')
+# Exactly what `parse_idempotency_key` accepts, for the published schema: a bare key
+# (no surrounding space, not starting with a quote) or a quoted one, 1 to 255 characters.
+KEY_PATTERN = (
+    rf'^(?:[!#-~](?:[ -~]{{0,{KEY_MAX_LENGTH - 2}}}[!-~])?'
+    rf'|"(?:[ !#-\[\]-~]|\\["\\]){{1,{KEY_MAX_LENGTH}}}")$'
+)
 
 
 class InvalidIdempotencyKeyError(BadRequestError):
@@ -74,7 +80,7 @@ IDEMPOTENCY_KEY_PARAMETER: dict[str, Any] = {
         "writes nothing; the same key with another body is a 422. Keys are kept for "
         "IDEMPOTENCY_TTL_SECONDS (24 h by default)."
     ),
-    "schema": {"type": "string", "minLength": 1, "maxLength": KEY_MAX_LENGTH},
+    "schema": {"type": "string", "pattern": KEY_PATTERN},
     "example": "8e03978e-40d5-43e8-bc93-6894a57f9324",
 }
 

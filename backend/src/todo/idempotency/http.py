@@ -39,7 +39,7 @@ _ESCAPE = re.compile(r'\\(["\\])')
 # Exactly what `parse_idempotency_key` accepts, for the published schema: a bare key
 # (no surrounding space, not starting with a quote) or a quoted one, 1 to 255 characters.
 KEY_PATTERN = (
-    rf'^(?:[!#-~](?:[ -~]{{0,{KEY_MAX_LENGTH - 2}}}[!-~])?'
+    rf"^(?:[!#-~](?:[ -~]{{0,{KEY_MAX_LENGTH - 2}}}[!-~])?"
     rf'|"(?:[ !#-\[\]-~]|\\["\\]){{1,{KEY_MAX_LENGTH}}}")$'
 )
 

@@ -89,6 +89,18 @@ class Database:
         self.sessionmaker = async_sessionmaker(
             self.engine, expire_on_commit=False, sync_session_class=_TrackingSession
         )
+        # One turn per connection the pool can lend, handed out first come, first
+        # served. SQLAlchemy's pool lets a request that arrives just as a
+        # connection comes back take it ahead of those already waiting, who then
+        # queue again: under load most requests took milliseconds and some
+        # seconds. Waiting here first keeps the order, within the same bound.
+        pool_size = getattr(self.engine.pool, "size", None)
+        overflow = getattr(self.engine.pool, "_max_overflow", 0)
+        self.turns = (
+            asyncio.Semaphore(pool_size() + max(overflow, 0))
+            if target.backend == "postgresql" and callable(pool_size)
+            else None
+        )
         # Users this process has already made sure of, so that only a user's
         # first request pays for the upsert.
         self.known_users: set[UUID] = set()
@@ -123,10 +135,33 @@ class Database:
         transaction mode: there the server connection may change between
         asyncpg's prepare and execute unless a transaction holds it.
         """
+        # One deadline for the turn and the connection together.
+        deadline = asyncio.get_running_loop().time() + self.acquire_timeout
+        async with self._turn(deadline), self._session(deadline, read_only=read_only) as session:
+            yield session
+
+    @asynccontextmanager
+    async def _turn(self, deadline: float) -> AsyncIterator[None]:
+        if self.turns is None:
+            yield
+            return
+        try:
+            async with asyncio.timeout_at(deadline):
+                await self.turns.acquire()
+        except TimeoutError as error:
+            logger.warning("no database connection free within %.2f s", self.acquire_timeout)
+            raise DatabaseUnavailableError(Outage.NO_CONNECTION_FREE) from error
+        try:
+            yield
+        finally:
+            self.turns.release()
+
+    @asynccontextmanager
+    async def _session(self, deadline: float, *, read_only: bool) -> AsyncIterator[AsyncSession]:
         session = self.sessionmaker()
         try:
             try:
-                async with asyncio.timeout(self.acquire_timeout):
+                async with asyncio.timeout_at(deadline):
                     if read_only and self.autocommit_reads:
                         await session.connection(
                             execution_options={"isolation_level": "AUTOCOMMIT"}

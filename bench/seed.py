@@ -14,6 +14,7 @@ from uuid import UUID
 import asyncpg
 from sqlalchemy import create_engine, insert
 
+from todo.dburl import parse_database_url
 from todo.tasks.models import Task
 from todo.users.models import User
 from todo.users.service import placeholder_email
@@ -107,7 +108,18 @@ def _records(rows: Sequence[dict[str, object]], columns: Sequence[str]) -> list[
 
 async def load_postgres(dsn: str, data: SeedData) -> None:
     """COPY the rows into an empty, migrated database."""
-    connection = await asyncpg.connect(dsn)
+    # Through the app's own URL parsing: asyncpg refuses some libpq parameters
+    # a Neon-style URL carries (channel_binding).
+    target = parse_database_url(dsn)
+    url = target.url
+    connection = await asyncpg.connect(
+        host=url.host,
+        port=url.port,
+        user=url.username,
+        password=url.password,
+        database=url.database,
+        **target.connect_args,
+    )
     try:
         async with connection.transaction():
             for table, rows in (("users", data.users), ("tasks", data.tasks)):

@@ -553,11 +553,11 @@ def prepare(args: argparse.Namespace, facts: dict[str, str]) -> Load:
     """A fresh PostgreSQL database and SQLite file, migrated and seeded, and wrk's data file."""
     load = Load(args.connections, args.threads, args.duration, args.warmup, WORK / "data.lua")
     started = time.monotonic()
-    postgres_url = _database_url(args.postgres, BENCH_DATABASE)
+    postgres_url = _database_url(args.postgres, args.database)
     if args.reuse and load.data.exists():
         facts["data"] = f"{args.users} users x {args.tasks_per_user} tasks, from an earlier seeding"
         return load
-    asyncio.run(recreate_database(args.postgres, BENCH_DATABASE))
+    asyncio.run(recreate_database(args.postgres, args.database))
     create_schema(args.schema, postgres_url)
     data = seed.generate(args.users, args.tasks_per_user)
     asyncio.run(seed.load_postgres(postgres_url, data))
@@ -599,6 +599,11 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres", help="admin URL"
     )
+    parser.add_argument(
+        "--database",
+        default=BENCH_DATABASE,
+        help="name of the benchmark database (dropped and recreated unless --reuse)",
+    )
     parser.add_argument("--reuse", action="store_true", help="keep the last seeded databases")
     parser.add_argument("--profile", metavar="OPERATION", help="py-spy the service instead")
     parser.add_argument(
@@ -624,7 +629,7 @@ def main(argv: list[str] | None = None) -> int:
     load = prepare(args, facts)
     print(f"data: {facts['data']}", flush=True)
 
-    postgres_url = _database_url(args.postgres, BENCH_DATABASE)
+    postgres_url = _database_url(args.postgres, args.database)
     service = Server("service, PostgreSQL", "serve", postgres_url, args.workers)
     reference = Server("reference, PostgreSQL", "serve-reference", postgres_url, args.workers)
     sqlite = (

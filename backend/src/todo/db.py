@@ -20,7 +20,7 @@ from sqlalchemy.util import greenlet_spawn
 
 from todo.auth.base import Subject
 from todo.config import Settings
-from todo.dbpostgres import connect_timeout, create_postgres_engine
+from todo.dbpostgres import connect_timeout, create_postgres_engine, uses_transaction_pooling
 from todo.dbsqlite import configure_sqlite
 from todo.dburl import parse_database_url
 from todo.outages import DatabaseUnavailableError, Outage, as_service_error
@@ -32,6 +32,7 @@ KNOWN_USERS_LIMIT = 100_000
 ACQUIRE_GRACE_SECONDS = 0.5
 
 COMMIT_SENT = "todo.commit_sent"
+AUTOCOMMIT = "todo.autocommit"
 CONNECTION = "todo.connection"
 
 logger = logging.getLogger("todo.db")
@@ -81,8 +82,24 @@ class Database:
             self.engine = create_async_engine(target.url)
             configure_sqlite(self.engine, busy_timeout=settings.database_command_timeout)
         self.acquire_timeout = connect_timeout(target, settings) + ACQUIRE_GRACE_SECONDS
+        # Whether a read may run without BEGIN and ROLLBACK (see `session`).
+        self.autocommit_reads = target.backend == "postgresql" and not uses_transaction_pooling(
+            target, settings
+        )
         self.sessionmaker = async_sessionmaker(
             self.engine, expire_on_commit=False, sync_session_class=_TrackingSession
+        )
+        # One turn per connection the pool can lend, handed out first come, first
+        # served. SQLAlchemy's pool lets a request that arrives just as a
+        # connection comes back take it ahead of those already waiting, who then
+        # queue again: under load most requests took milliseconds and some
+        # seconds. Waiting here first keeps the order, within the same bound.
+        pool_size = getattr(self.engine.pool, "size", None)
+        overflow = getattr(self.engine.pool, "_max_overflow", 0)
+        self.turns = (
+            asyncio.Semaphore(pool_size() + max(overflow, 0))
+            if target.backend == "postgresql" and callable(pool_size)
+            else None
         )
         # Users this process has already made sure of, so that only a user's
         # first request pays for the upsert.
@@ -105,18 +122,53 @@ class Database:
         return self.engine.dialect.name
 
     @asynccontextmanager
-    async def session(self) -> AsyncIterator[AsyncSession]:
+    async def session(self, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:
         """A session that holds its connection already, and gives it back quietly.
 
         Taking the connection up front bounds the one step that can hang while
         the database is away (see `acquire_timeout`), and a failure there is
         safe to report as "not done": nothing has been sent yet.
+
+        `read_only`: the session only reads, or makes single idempotent upserts.
+        On PostgreSQL it then runs in autocommit, one round trip per statement
+        instead of BEGIN, the statement and ROLLBACK. Not behind PgBouncer in
+        transaction mode: there the server connection may change between
+        asyncpg's prepare and execute unless a transaction holds it.
         """
+        # One deadline for the turn and the connection together.
+        deadline = asyncio.get_running_loop().time() + self.acquire_timeout
+        async with self._turn(deadline), self._session(deadline, read_only=read_only) as session:
+            yield session
+
+    @asynccontextmanager
+    async def _turn(self, deadline: float) -> AsyncIterator[None]:
+        if self.turns is None:
+            yield
+            return
+        try:
+            async with asyncio.timeout_at(deadline):
+                await self.turns.acquire()
+        except TimeoutError as error:
+            logger.warning("no database connection free within %.2f s", self.acquire_timeout)
+            raise DatabaseUnavailableError(Outage.NO_CONNECTION_FREE) from error
+        try:
+            yield
+        finally:
+            self.turns.release()
+
+    @asynccontextmanager
+    async def _session(self, deadline: float, *, read_only: bool) -> AsyncIterator[AsyncSession]:
         session = self.sessionmaker()
         try:
             try:
-                async with asyncio.timeout(self.acquire_timeout):
-                    await session.connection()
+                async with asyncio.timeout_at(deadline):
+                    if read_only and self.autocommit_reads:
+                        await session.connection(
+                            execution_options={"isolation_level": "AUTOCOMMIT"}
+                        )
+                        session.info[AUTOCOMMIT] = True
+                    else:
+                        await session.connection()
             except Exception as error:
                 logger.warning(
                     "no database connection within %.2f s: %r", self.acquire_timeout, error
@@ -143,9 +195,15 @@ class Database:
         await self.engine.dispose()
 
 
-def get_database(request: Request) -> Database:
+def database_of(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
+
+
+async def get_database(request: Request) -> Database:
+    # `async`, though it awaits nothing: FastAPI runs a plain `def` dependency
+    # in its thread pool, a thread handoff on every request.
+    return database_of(request)
 
 
 async def _release(session: AsyncSession) -> None:
@@ -164,13 +222,29 @@ async def _release(session: AsyncSession) -> None:
             await greenlet_spawn(_discard, connection)
 
 
+async def in_transactions(session: AsyncSession) -> None:
+    """Make `session` run its next statements in a transaction again.
+
+    For the rare read that must write more than one idempotent statement (a
+    token subject's first request links a new user): autocommit would keep the
+    first write even when the second is rolled back.
+    """
+    if session.info.pop(AUTOCOMMIT, False):
+        # The next statement takes a connection afresh, in the default mode.
+        await session.close()
+
+
 def _discard(connection: Connection) -> None:
     connection.invalidate()
     connection.close()
 
 
+_READ_METHODS = frozenset({"GET", "HEAD"})
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with get_database(request).session() as session:
+    read_only = request.method in _READ_METHODS
+    async with database_of(request).session(read_only=read_only) as session:
         try:
             yield session
         except Exception as error:

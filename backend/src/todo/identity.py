@@ -20,7 +20,7 @@ from todo.auth.header import USER_ID_HEADER, HeaderAuthenticator, parse_user_id
 from todo.auth.keys import JwksKeys, SecretKey
 from todo.auth.tokens import TokenVerifier
 from todo.config import Settings
-from todo.db import DatabaseDep, SessionDep
+from todo.db import DatabaseDep, SessionDep, in_transactions
 from todo.users import service as users_service
 
 __all__ = [
@@ -73,6 +73,7 @@ async def get_current_user(request: Request, database: DatabaseDep, session: Ses
         return caller
     user_id = database.known_identities.get(caller)
     if user_id is None:
+        await in_transactions(session)
         user_id = await users_service.user_for_identity(session, caller.issuer, caller.subject)
         database.remember_identity(caller, user_id)
     request.state.user_id = user_id

@@ -73,6 +73,10 @@ def create_app(
         generate_unique_id_function=lambda route: route.name,
         # An API answers its own URLs; a redirect would have an empty, non-JSON body.
         redirect_slashes=False,
+        # The service logs and counts requests itself (todo.request_context).
+        # FastAPI's native OpenTelemetry would otherwise look up the global
+        # providers, environment variables included, on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.database = database

@@ -32,8 +32,9 @@ from todo.tasks.docs import (
     NOT_MODIFIED_DOCS,
     with_headers,
 )
-from todo.tasks.models import Task, TaskStatus
+from todo.tasks.models import TaskStatus
 from todo.tasks.schemas import TaskCreate, TaskRead, TaskUpdate
+from todo.tasks.service import TaskRecord
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -45,7 +46,7 @@ router = APIRouter(
 )
 
 
-def _stored(status_code: int, task: Task, location: str | None = None) -> StoredResponse:
+def _stored(status_code: int, task: TaskRecord, location: str | None = None) -> StoredResponse:
     """The response for `task`, as bytes that a retry can be given back verbatim."""
     headers = {"Content-Type": "application/json", "ETag": format_etag(task.version)}
     if location is not None:
@@ -89,7 +90,7 @@ async def list_tasks(  # noqa: PLR0917  (FastAPI injects each by name)
             json_schema_extra={"pattern": CURSOR_PATTERN},
         ),
     ] = None,
-) -> list[Task]:
+) -> list[TaskRecord]:
     after = decode_cursor(cursor) if cursor is not None else None
     # One extra row tells whether another page exists, without a COUNT.
     tasks = list(
@@ -126,7 +127,7 @@ async def create_task(
     response: Response,
     user_id: CurrentUser,
     session: SessionDep,
-) -> Task | Response:
+) -> TaskRecord | Response:
     key = idempotency_key(request)
     if key is None:
         task = await service.create_task(session, user_id, body)
@@ -159,7 +160,7 @@ async def get_task(
     response: Response,
     user_id: CurrentUser,
     session: SessionDep,
-) -> Task | Response:
+) -> TaskRecord | Response:
     task = await service.get_task(session, user_id, task_id)
     etag = format_etag(task.version)
     tags = none_match(request)
@@ -191,7 +192,7 @@ async def update_task(  # noqa: PLR0917  (FastAPI injects each by name)
     response: Response,
     user_id: CurrentUser,
     session: SessionDep,
-) -> Task:
+) -> TaskRecord:
     versions = expected_versions(request)
     task = await service.update_task(session, user_id, task_id, body, expected_versions=versions)
     response.headers["ETag"] = format_etag(task.version)
@@ -216,7 +217,7 @@ async def toggle_task(
     response: Response,
     user_id: CurrentUser,
     session: SessionDep,
-) -> Task | Response:
+) -> TaskRecord | Response:
     versions = expected_versions(request)
     key = idempotency_key(request)
     if key is None:

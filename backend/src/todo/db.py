@@ -24,7 +24,7 @@ from todo.dbpostgres import connect_timeout, create_postgres_engine, uses_transa
 from todo.dbsqlite import configure_sqlite
 from todo.dburl import parse_database_url
 from todo.outages import DatabaseUnavailableError, Outage, as_service_error
-from todo.replay import mark_replayable
+from todo.replay import SAFE_METHODS, mark_replayable
 
 KNOWN_USERS_LIMIT = 100_000
 # Beyond the connect timeout, what taking a connection may spend on waiting for
@@ -239,11 +239,8 @@ def _discard(connection: Connection) -> None:
     connection.close()
 
 
-_READ_METHODS = frozenset({"GET", "HEAD"})
-
-
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    read_only = request.method in _READ_METHODS
+    read_only = request.method in SAFE_METHODS
     async with database_of(request).session(read_only=read_only) as session:
         try:
             yield session

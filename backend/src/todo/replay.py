@@ -8,7 +8,8 @@ repeated here: their commit may already have reached the database.
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _REPLAYABLE = "todo.replayable"
-_SAFE_METHODS = {"GET", "HEAD"}
+# Requests that change nothing: read in autocommit (todo.db) and safe to run again here.
+SAFE_METHODS = frozenset({"GET", "HEAD"})
 
 
 def mark_replayable(scope: Scope) -> None:
@@ -21,7 +22,7 @@ class ReplayReadsMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in _SAFE_METHODS:
+        if scope["type"] != "http" or scope["method"] not in SAFE_METHODS:
             await self.app(scope, receive, send)
             return
         scope[_REPLAYABLE] = False

@@ -8,7 +8,7 @@ from tests.conftest import DatabaseUrls
 from tests.environment import only_on
 from todo.config import Settings
 from todo.db import Database
-from todo.dbpostgres import uses_transaction_pooling
+from todo.dbpostgres import SERVER_TIMEOUT_FIRST_SECONDS, uses_transaction_pooling
 from todo.dburl import parse_database_url
 
 NEON = "postgresql://u:p@ep-x-123.eu-central-1.aws.neon.tech/db?sslmode=require"
@@ -80,4 +80,8 @@ async def test_a_direct_connection_keeps_asyncpgs_statement_cache(
     assert "statement_cache_size" not in arguments
     assert "prepared_statement_name_func" not in arguments
     assert arguments["timeout"] == settings.database_connect_timeout
-    assert arguments["command_timeout"] == settings.database_command_timeout
+    # The server's statement timeout fires first, so a cut-off write never lands later.
+    assert arguments["server_settings"]["statement_timeout"] == "10000"
+    assert arguments["command_timeout"] == (
+        settings.database_command_timeout + SERVER_TIMEOUT_FIRST_SECONDS
+    )

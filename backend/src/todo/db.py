@@ -16,10 +16,12 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.util import greenlet_spawn
 
 from todo.auth.base import Subject
 from todo.config import Settings
+from todo.dbdirect import DirectStatements
 from todo.dbpostgres import connect_timeout, create_postgres_engine, uses_transaction_pooling
 from todo.dbsqlite import configure_sqlite
 from todo.dburl import parse_database_url
@@ -32,7 +34,6 @@ KNOWN_USERS_LIMIT = 100_000
 ACQUIRE_GRACE_SECONDS = 0.5
 
 COMMIT_SENT = "todo.commit_sent"
-AUTOCOMMIT = "todo.autocommit"
 CONNECTION = "todo.connection"
 
 logger = logging.getLogger("todo.db")
@@ -86,6 +87,12 @@ class Database:
         self.autocommit_reads = target.backend == "postgresql" and not uses_transaction_pooling(
             target, settings
         )
+        # The hot task paths' statements, on PostgreSQL only (see todo.dbdirect).
+        self.direct = (
+            DirectStatements(self.lend, in_transaction=not self.autocommit_reads)
+            if target.backend == "postgresql"
+            else None
+        )
         self.sessionmaker = async_sessionmaker(
             self.engine, expire_on_commit=False, sync_session_class=_TrackingSession
         )
@@ -129,7 +136,7 @@ class Database:
         the database is away (see `acquire_timeout`), and a failure there is
         safe to report as "not done": nothing has been sent yet.
 
-        `read_only`: the session only reads, or makes single idempotent upserts.
+        `read_only`: the session only reads.
         On PostgreSQL it then runs in autocommit, one round trip per statement
         instead of BEGIN, the statement and ROLLBACK. Not behind PgBouncer in
         transaction mode: there the server connection may change between
@@ -139,6 +146,26 @@ class Database:
         deadline = asyncio.get_running_loop().time() + self.acquire_timeout
         async with self._turn(deadline), self._session(deadline, read_only=read_only) as session:
             yield session
+
+    @asynccontextmanager
+    async def lend(self) -> AsyncIterator[PoolProxiedConnection]:
+        """A pooled driver connection, taken within the same bound as `session`'s."""
+        deadline = asyncio.get_running_loop().time() + self.acquire_timeout
+        async with self._turn(deadline):
+            try:
+                async with asyncio.timeout_at(deadline):
+                    connection = await self.engine.raw_connection()
+            except Exception as error:
+                raise self._unreachable(error) from error
+            try:
+                yield connection
+            finally:
+                await greenlet_spawn(connection.close)
+
+    def _unreachable(self, error: Exception) -> DatabaseUnavailableError:
+        logger.warning("no database connection within %.2f s: %r", self.acquire_timeout, error)
+        outage = Outage.TIMED_OUT if isinstance(error, TimeoutError) else Outage.UNREACHABLE
+        return DatabaseUnavailableError(outage)
 
     @asynccontextmanager
     async def _turn(self, deadline: float) -> AsyncIterator[None]:
@@ -166,15 +193,10 @@ class Database:
                         await session.connection(
                             execution_options={"isolation_level": "AUTOCOMMIT"}
                         )
-                        session.info[AUTOCOMMIT] = True
                     else:
                         await session.connection()
             except Exception as error:
-                logger.warning(
-                    "no database connection within %.2f s: %r", self.acquire_timeout, error
-                )
-                outage = Outage.TIMED_OUT if isinstance(error, TimeoutError) else Outage.UNREACHABLE
-                raise DatabaseUnavailableError(outage) from error
+                raise self._unreachable(error) from error
             yield session
         finally:
             await _release(session)
@@ -222,25 +244,21 @@ async def _release(session: AsyncSession) -> None:
             await greenlet_spawn(_discard, connection)
 
 
-async def in_transactions(session: AsyncSession) -> None:
-    """Make `session` run its next statements in a transaction again.
-
-    For the rare read that must write more than one idempotent statement (a
-    token subject's first request links a new user): autocommit would keep the
-    first write even when the second is rolled back.
-    """
-    if session.info.pop(AUTOCOMMIT, False):
-        # The next statement takes a connection afresh, in the default mode.
-        await session.close()
-
-
 def _discard(connection: Connection) -> None:
     connection.invalidate()
     connection.close()
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    read_only = request.method in SAFE_METHODS
+@asynccontextmanager
+async def request_session(
+    request: Request, *, read_only: bool | None = None
+) -> AsyncIterator[AsyncSession]:
+    """A session for this request, whose database failures become 503 problems.
+
+    `read_only` defaults to whether the method is safe (see `Database.session`).
+    """
+    if read_only is None:
+        read_only = request.method in SAFE_METHODS
     async with database_of(request).session(read_only=read_only) as session:
         try:
             yield session
@@ -251,6 +269,11 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             if failure.outage is Outage.CONNECTION_LOST:
                 mark_replayable(request.scope)
             raise failure from error
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request_session(request) as session:
+        yield session
 
 
 DatabaseDep = Annotated[Database, Depends(get_database)]

@@ -18,6 +18,9 @@ from todo.outages import Outage, classify
 # no sign of a dead connection: there it gets the connect timeout instead.
 PING_TIMEOUT_SECONDS = 0.5
 
+# How much sooner than the client the server gives up on a statement.
+SERVER_TIMEOUT_FIRST_SECONDS = 0.5
+
 logger = logging.getLogger("todo.db")
 
 
@@ -53,6 +56,17 @@ def create_postgres_engine(target: DatabaseTarget, settings: Settings) -> AsyncE
             statement_cache_size=0,
             prepared_statement_name_func=_unique_statement_name,
         )
+    else:
+        # A single-statement write commits itself (todo.dbdirect). Given up on by
+        # the client alone, it would still run once its lock came free, after
+        # the request had been answered: the server gives up first instead, and
+        # says so, which leaves nothing in doubt.
+        timeout_ms = round(settings.database_command_timeout * 1000)
+        connect_args["server_settings"] = {
+            "statement_timeout": str(timeout_ms),
+            **connect_args.get("server_settings", {}),
+        }
+        connect_args["command_timeout"] += SERVER_TIMEOUT_FIRST_SECONDS
     engine = create_async_engine(
         target.url,
         connect_args=connect_args,

@@ -20,7 +20,7 @@ from todo.auth.header import USER_ID_HEADER, HeaderAuthenticator, parse_user_id
 from todo.auth.keys import JwksKeys, SecretKey
 from todo.auth.tokens import TokenVerifier
 from todo.config import Settings
-from todo.db import DatabaseDep, SessionDep, in_transactions
+from todo.db import Database, database_of, request_session
 from todo.users import service as users_service
 
 __all__ = [
@@ -62,22 +62,32 @@ async def identify_caller(request: Request) -> Caller:
     return await get_authenticator(request).identify(request)
 
 
-async def get_current_user(request: Request, database: DatabaseDep, session: SessionDep) -> UUID:
+async def get_current_user(request: Request) -> UUID:
     caller = await identify_caller(request)
+    database = database_of(request)
     if isinstance(caller, UUID):
         # For the request's log line.
         request.state.user_id = caller
         if caller not in database.known_users:
-            await users_service.ensure_user(session, caller)
+            await _ensure_user(request, database, caller)
             database.remember_user(caller)
         return caller
     user_id = database.known_identities.get(caller)
     if user_id is None:
-        await in_transactions(session)
-        user_id = await users_service.user_for_identity(session, caller.issuer, caller.subject)
+        # Several statements that must commit together, whatever the method.
+        async with request_session(request, read_only=False) as session:
+            user_id = await users_service.user_for_identity(session, caller.issuer, caller.subject)
         database.remember_identity(caller, user_id)
     request.state.user_id = user_id
     return user_id
+
+
+async def _ensure_user(request: Request, database: Database, user_id: UUID) -> None:
+    if database.direct is not None:
+        await users_service.ensure_user_directly(database.direct, user_id)
+        return
+    async with request_session(request, read_only=False) as session:
+        await users_service.ensure_user(session, user_id)
 
 
 CurrentUser = Annotated[UUID, Depends(get_current_user)]

@@ -11,7 +11,7 @@ from todo.conditional import (
     expected_versions,
     none_match,
 )
-from todo.db import SessionDep
+from todo.db import request_session
 from todo.etags import format_etag
 from todo.idempotency.http import (
     IDEMPOTENCY_KEY_PARAMETER,
@@ -32,9 +32,11 @@ from todo.tasks.docs import (
     NOT_MODIFIED_DOCS,
     with_headers,
 )
+from todo.tasks.encode import task_json, tasks_json
 from todo.tasks.models import TaskStatus
 from todo.tasks.schemas import TaskCreate, TaskRead, TaskUpdate
 from todo.tasks.service import TaskRecord
+from todo.tasks.store import TaskStoreDep
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -46,13 +48,18 @@ router = APIRouter(
 )
 
 
-def _stored(status_code: int, task: TaskRecord, location: str | None = None) -> StoredResponse:
-    """The response for `task`, as bytes that a retry can be given back verbatim."""
+def _task_response(
+    task: TaskRecord, status_code: int = HTTPStatus.OK, location: str | None = None
+) -> StoredResponse:
+    """The response for `task`, as bytes that a retry can also be given back verbatim."""
     headers = {"Content-Type": "application/json", "ETag": format_etag(task.version)}
     if location is not None:
         headers["Location"] = location
-    body = TaskRead.model_validate(task).model_dump_json().encode()
-    return StoredResponse(status_code, headers, body)
+    return StoredResponse(status_code, headers, task_json(task))
+
+
+def _send(response: StoredResponse) -> Response:
+    return Response(response.body, status_code=response.status_code, headers=response.headers)
 
 
 @router.get(
@@ -74,9 +81,8 @@ def _stored(status_code: int, task: TaskRecord, location: str | None = None) -> 
 )
 async def list_tasks(  # noqa: PLR0917  (FastAPI injects each by name)
     request: Request,
-    response: Response,
     user_id: CurrentUser,
-    session: SessionDep,
+    store: TaskStoreDep,
     status_filter: Annotated[
         TaskStatus | None, Query(alias="status", description="Only tasks with this status.")
     ] = None,
@@ -90,22 +96,19 @@ async def list_tasks(  # noqa: PLR0917  (FastAPI injects each by name)
             json_schema_extra={"pattern": CURSOR_PATTERN},
         ),
     ] = None,
-) -> list[TaskRecord]:
+) -> Response:
     after = decode_cursor(cursor) if cursor is not None else None
     # One extra row tells whether another page exists, without a COUNT.
-    tasks = list(
-        await service.list_tasks(
-            session, user_id, status=status_filter, limit=limit + 1, after=after
-        )
-    )
+    tasks = await store.list_tasks(user_id, status=status_filter, limit=limit + 1, after=after)
+    headers = {}
     if len(tasks) > limit:
         tasks = tasks[:limit]
         last = tasks[-1]
         next_url = request.url.include_query_params(
             cursor=encode_cursor(Cursor(last.created_at, last.id))
         )
-        response.headers["Link"] = f'<{next_url}>; rel="next"'
-    return tasks
+        headers["Link"] = f'<{next_url}>; rel="next"'
+    return Response(tasks_json(tasks), media_type="application/json", headers=headers)
 
 
 @router.post(
@@ -122,25 +125,23 @@ async def list_tasks(  # noqa: PLR0917  (FastAPI injects each by name)
     },
 )
 async def create_task(
-    body: TaskCreate,
-    request: Request,
-    response: Response,
-    user_id: CurrentUser,
-    session: SessionDep,
-) -> TaskRecord | Response:
+    body: TaskCreate, request: Request, user_id: CurrentUser, store: TaskStoreDep
+) -> Response:
     key = idempotency_key(request)
     if key is None:
-        task = await service.create_task(session, user_id, body)
-        response.headers["Location"] = f"{router.prefix}/{task.id}"
-        response.headers["ETag"] = format_etag(task.version)
-        return task
+        return _send(_created(await store.create_task(user_id, body)))
 
-    async def create() -> StoredResponse:
-        task = await service.create_task(session, user_id, body, commit=False)
-        return _stored(HTTPStatus.CREATED, task, location=f"{router.prefix}/{task.id}")
+    async with request_session(request) as session:
 
-    payload = body.model_dump(mode="json")
-    return await respond_once(request, session, user_id, key, payload, create)
+        async def create() -> StoredResponse:
+            return _created(await service.create_task(session, user_id, body, commit=False))
+
+        payload = body.model_dump(mode="json")
+        return await respond_once(request, session, user_id, key, payload, create)
+
+
+def _created(task: TaskRecord) -> StoredResponse:
+    return _task_response(task, HTTPStatus.CREATED, location=f"{router.prefix}/{task.id}")
 
 
 @router.get(
@@ -155,19 +156,15 @@ async def create_task(
     },
 )
 async def get_task(
-    task_id: UUID,
-    request: Request,
-    response: Response,
-    user_id: CurrentUser,
-    session: SessionDep,
-) -> TaskRecord | Response:
-    task = await service.get_task(session, user_id, task_id)
-    etag = format_etag(task.version)
+    task_id: UUID, request: Request, user_id: CurrentUser, store: TaskStoreDep
+) -> Response:
+    task = await store.get_task(user_id, task_id)
     tags = none_match(request)
     if tags is not None and tags.matches(task.version):
-        return Response(status_code=HTTPStatus.NOT_MODIFIED, headers={"ETag": etag})
-    response.headers["ETag"] = etag
-    return task
+        return Response(
+            status_code=HTTPStatus.NOT_MODIFIED, headers={"ETag": format_etag(task.version)}
+        )
+    return _send(_task_response(task))
 
 
 @router.put(
@@ -185,18 +182,12 @@ async def get_task(
         **problem_docs(413, 415),
     },
 )
-async def update_task(  # noqa: PLR0917  (FastAPI injects each by name)
-    task_id: UUID,
-    body: TaskUpdate,
-    request: Request,
-    response: Response,
-    user_id: CurrentUser,
-    session: SessionDep,
-) -> TaskRecord:
+async def update_task(
+    task_id: UUID, body: TaskUpdate, request: Request, user_id: CurrentUser, store: TaskStoreDep
+) -> Response:
     versions = expected_versions(request)
-    task = await service.update_task(session, user_id, task_id, body, expected_versions=versions)
-    response.headers["ETag"] = format_etag(task.version)
-    return task
+    task = await store.update_task(user_id, task_id, body, expected_versions=versions)
+    return _send(_task_response(task))
 
 
 @router.patch(
@@ -212,26 +203,24 @@ async def update_task(  # noqa: PLR0917  (FastAPI injects each by name)
     },
 )
 async def toggle_task(
-    task_id: UUID,
-    request: Request,
-    response: Response,
-    user_id: CurrentUser,
-    session: SessionDep,
-) -> TaskRecord | Response:
+    task_id: UUID, request: Request, user_id: CurrentUser, store: TaskStoreDep
+) -> Response:
     versions = expected_versions(request)
     key = idempotency_key(request)
     if key is None:
-        task = await service.toggle_task(session, user_id, task_id, expected_versions=versions)
-        response.headers["ETag"] = format_etag(task.version)
-        return task
-
-    async def toggle() -> StoredResponse:
-        task = await service.toggle_task(
-            session, user_id, task_id, expected_versions=versions, commit=False
+        return _send(
+            _task_response(await store.toggle_task(user_id, task_id, expected_versions=versions))
         )
-        return _stored(HTTPStatus.OK, task)
 
-    return await respond_once(request, session, user_id, key, None, toggle)
+    async with request_session(request) as session:
+
+        async def toggle() -> StoredResponse:
+            task = await service.toggle_task(
+                session, user_id, task_id, expected_versions=versions, commit=False
+            )
+            return _task_response(task)
+
+        return await respond_once(request, session, user_id, key, None, toggle)
 
 
 @router.delete(
@@ -244,10 +233,7 @@ async def toggle_task(
     response_class=Response,
 )
 async def delete_task(
-    task_id: UUID,
-    request: Request,
-    user_id: CurrentUser,
-    session: SessionDep,
+    task_id: UUID, request: Request, user_id: CurrentUser, store: TaskStoreDep
 ) -> None:
     versions = expected_versions(request)
-    await service.delete_task(session, user_id, task_id, expected_versions=versions)
+    await store.delete_task(user_id, task_id, expected_versions=versions)

@@ -5,6 +5,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from todo.dbdirect import DirectStatements
 from todo.timestamps import utcnow
 from todo.users.models import User, UserIdentity
 
@@ -25,6 +26,16 @@ async def ensure_user(session: AsyncSession, user_id: UUID, *, commit: bool = Tr
     await session.execute(statement)
     if commit:
         await session.commit()
+
+
+_ENSURE_USER = (
+    "INSERT INTO users (id, email, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
+)
+
+
+async def ensure_user_directly(statements: DirectStatements, user_id: UUID) -> None:
+    """`ensure_user` as one autocommitted statement on PostgreSQL (see todo.dbdirect)."""
+    await statements.fetch(_ENSURE_USER, user_id, placeholder_email(user_id), utcnow(), write=True)
 
 
 async def user_for_identity(session: AsyncSession, issuer: str, subject: str) -> UUID:

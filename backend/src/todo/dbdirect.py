@@ -1,0 +1,113 @@
+"""Single statements straight on the pool's asyncpg connections: the hot paths.
+
+A task operation on PostgreSQL is one statement. Run through an `AsyncSession`
+it also costs a session, a greenlet hop per call, SQLAlchemy's result
+machinery and, for a write, BEGIN and COMMIT round trips: several times the
+statement itself (`make bench-profile`). Here the statement runs on the
+asyncpg connection that SQLAlchemy's pool lends, so the pool, its checkout
+ping, the request's deadline and the outage rules (`todo.outages`) are the
+same ones every other path uses.
+
+On a direct connection each statement commits on its own (autocommit), in
+one round trip. Behind PgBouncer in transaction mode the statement runs in a
+transaction instead: there asyncpg's prepare and execute could otherwise land
+on different server connections.
+"""
+
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import asyncpg
+from sqlalchemy.pool import PoolProxiedConnection
+from sqlalchemy.util import greenlet_spawn
+
+from todo.outages import DatabaseUnavailableError, Outage, as_service_error, classify
+
+# Called with each statement's SQL just before it is sent: the fault-injection
+# tests cut connections at exact points through it, as they do through
+# SQLAlchemy's `before_cursor_execute` on the session paths.
+StatementListener = Callable[[str], None]
+
+
+class DirectStatements:
+    """Runs one statement per call on a pooled asyncpg connection."""
+
+    def __init__(
+        self,
+        lend: Callable[[], AbstractAsyncContextManager[PoolProxiedConnection]],
+        *,
+        in_transaction: bool,
+    ) -> None:
+        self._lend = lend
+        self._in_transaction = in_transaction
+        self.listeners: list[StatementListener] = []
+
+    async def fetch(self, sql: str, *args: Any, write: bool = False) -> Sequence[asyncpg.Record]:
+        """The statement's rows. A read whose connection drops is run once more."""
+        try:
+            return await self._run(sql, args, write=write)
+        except DatabaseUnavailableError as error:
+            if write or error.outage is not Outage.CONNECTION_LOST:
+                raise
+        # Nothing was changed, so a fresh connection may answer instead.
+        return await self._run(sql, args, write=False)
+
+    async def fetchrow(self, sql: str, *args: Any, write: bool = False) -> asyncpg.Record | None:
+        rows = await self.fetch(sql, *args, write=write)
+        return rows[0] if rows else None
+
+    async def _run(
+        self, sql: str, args: tuple[Any, ...], *, write: bool
+    ) -> Sequence[asyncpg.Record]:
+        async with self._connection() as connection:
+            # Whether a failure from here on may come after the change was
+            # committed: in autocommit the statement is its own commit.
+            in_doubt = write and not self._in_transaction
+            try:
+                for listener in self.listeners:
+                    listener(sql)
+                if not self._in_transaction:
+                    rows: Sequence[asyncpg.Record] = await connection.fetch(sql, *args)
+                    return rows
+                transaction = connection.transaction()
+                await transaction.start()
+                try:
+                    rows = await connection.fetch(sql, *args)
+                except BaseException:
+                    # A connection that cannot roll back is discarded below.
+                    with contextlib.suppress(Exception):
+                        await transaction.rollback()
+                    raise
+                in_doubt = write
+                for listener in self.listeners:
+                    listener("COMMIT")
+                await transaction.commit()
+                return rows
+            except Exception as error:
+                failure = as_service_error(error, commit_sent=in_doubt)
+                if failure is None:
+                    raise
+                raise failure from error
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
+        async with self._lend() as proxied:
+            connection: asyncpg.Connection = proxied.driver_connection
+            failed: BaseException | None = None
+            try:
+                yield connection
+            except BaseException as error:
+                failed = error
+                raise
+            finally:
+                if (
+                    connection.is_closed()
+                    or connection.is_in_transaction()
+                    or (failed is not None and classify(failed) is not None)
+                ):
+                    # Lost, cut off mid-statement or stuck in a transaction:
+                    # never back to the pool.
+                    connection.terminate()
+                    await greenlet_spawn(proxied.invalidate)

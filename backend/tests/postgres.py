@@ -19,11 +19,14 @@ async def admin_connection(url: str) -> Any:
 
 
 async def terminate_backends(admin_url: str, database_name: str) -> int:
-    """Kill every server process connected to `database_name`, as Neon's suspend does."""
+    """Kill every server process connected to `database_name`, as Neon's suspend does.
+
+    Returns once they have exited (a 5 s bound), so their clients have been told.
+    """
     admin = await admin_connection(admin_url)
     try:
         killed = await admin.fetchval(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
             "WHERE datname = $1 AND pid <> pg_backend_pid()",
             database_name,
         )

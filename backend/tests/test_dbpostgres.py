@@ -8,7 +8,7 @@ from tests.conftest import DatabaseUrls
 from tests.environment import only_on
 from todo.config import Settings
 from todo.db import Database
-from todo.dbpostgres import SERVER_TIMEOUT_FIRST_SECONDS, uses_transaction_pooling
+from todo.dbpostgres import SERVER_TIMEOUT_FIRST_SECONDS, ping_due, uses_transaction_pooling
 from todo.dburl import parse_database_url
 
 NEON = "postgresql://u:p@ep-x-123.eu-central-1.aws.neon.tech/db?sslmode=require"
@@ -85,3 +85,14 @@ async def test_a_direct_connection_keeps_asyncpgs_statement_cache(
     assert arguments["command_timeout"] == (
         settings.database_command_timeout + SERVER_TIMEOUT_FIRST_SECONDS
     )
+
+
+def test_a_connection_is_pinged_unless_it_was_just_fresh_or_just_given_back() -> None:
+    assert not ping_due({"fresh": True}, now=100.0, idle_seconds=0.5)
+    # Fresh only once: the next checkout judges it by when it came back.
+    info: dict[str, object] = {"fresh": True}
+    ping_due(info, now=100.0, idle_seconds=0.5)
+    assert ping_due(info, now=100.0, idle_seconds=0.5)
+    assert not ping_due({"returned_at": 99.8}, now=100.0, idle_seconds=0.5)
+    assert ping_due({"returned_at": 99.5}, now=100.0, idle_seconds=0.5)
+    assert ping_due({"returned_at": 100.0}, now=100.0, idle_seconds=0)

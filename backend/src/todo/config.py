@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     database_pool_size: Annotated[int, Field(ge=1)] = 5
     database_max_overflow: Annotated[int, Field(ge=0)] = 5
     database_pool_pre_ping: bool = True
+    # Seconds; a connection given back more recently than this is lent without a
+    # ping (one round trip less per request under load). 0 pings on every checkout.
+    database_pool_ping_idle_seconds: Annotated[float, Field(ge=0)] = 0.5
     # Seconds; a connection older than this is replaced when next taken from the pool.
     database_pool_recycle: Annotated[int, Field(ge=-1)] = 300
     database_connect_timeout: Annotated[float, Field(gt=0)] = 5.0

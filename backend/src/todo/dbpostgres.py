@@ -1,6 +1,7 @@
 """PostgreSQL through asyncpg, as Neon serves it: TLS, PgBouncer, dropped connections."""
 
 import logging
+import time
 from typing import Any
 from uuid import uuid4
 
@@ -78,7 +79,11 @@ def create_postgres_engine(target: DatabaseTarget, settings: Settings) -> AsyncE
         pool_pre_ping=False,
     )
     if settings.database_pool_pre_ping:
-        _ping_on_checkout(engine, connect_args["timeout"] if pooled else PING_TIMEOUT_SECONDS)
+        _ping_on_checkout(
+            engine,
+            connect_args["timeout"] if pooled else PING_TIMEOUT_SECONDS,
+            idle_seconds=settings.database_pool_ping_idle_seconds,
+        )
 
     @event.listens_for(engine.sync_engine, "handle_error")
     def _lost_is_disconnected(context: ExceptionContext) -> None:
@@ -92,8 +97,23 @@ def create_postgres_engine(target: DatabaseTarget, settings: Settings) -> AsyncE
     return engine
 
 
-def _ping_on_checkout(engine: AsyncEngine, timeout: float) -> None:
-    """Replace a pooled connection that does not answer a ping within the limit.
+def ping_due(info: dict[str, Any], now: float, idle_seconds: float) -> bool:
+    """Whether a pooled connection should be pinged before it is lent again.
+
+    Not a fresh one, nor one given back less than `idle_seconds` ago: it just
+    answered. Under load that is nearly every checkout, so most requests skip
+    the ping's round trip; after a lull (when Neon may have suspended the
+    compute) the first use pings. A connection whose server has closed it is
+    known without a ping (see `_ping_on_checkout`).
+    """
+    if info.pop("fresh", False):
+        return False
+    returned_at: float | None = info.get("returned_at")
+    return returned_at is None or now - returned_at >= idle_seconds
+
+
+def _ping_on_checkout(engine: AsyncEngine, timeout: float, *, idle_seconds: float) -> None:
+    """Replace a pooled connection that is closed, or does not answer a ping in time.
 
     Neon drops connections when a compute suspends, restarts or resizes; the
     pool finds out here, before a request uses one, and connects afresh.
@@ -103,13 +123,21 @@ def _ping_on_checkout(engine: AsyncEngine, timeout: float) -> None:
     def _fresh(_dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry) -> None:
         record.info["fresh"] = True
 
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _returned(_dbapi_connection: DBAPIConnection | None, record: ConnectionPoolEntry) -> None:
+        record.info["returned_at"] = time.monotonic()
+
     @event.listens_for(engine.sync_engine, "checkout")
     def _ping(
         dbapi_connection: DBAPIConnection,
         record: ConnectionPoolEntry,
         _proxy: PoolProxiedConnection,
     ) -> None:
-        if record.info.pop("fresh", False):
+        if dbapi_connection.driver_connection.is_closed():
+            # The server ended it (a restart, pg_terminate_backend): asyncpg saw
+            # the socket close while the connection sat in the pool.
+            raise exc.DisconnectionError("the server closed the connection")
+        if not ping_due(record.info, time.monotonic(), idle_seconds):
             return
         try:
             # A simple-protocol query: no prepared statement, safe through PgBouncer.

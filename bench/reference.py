@@ -19,9 +19,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-# The service's pool per worker: SQLAlchemy's pool_size=10 plus max_overflow=10.
+# The service's default pool per worker: DATABASE_POOL_SIZE=10, no overflow.
 POOL_MIN_SIZE = 10
-POOL_MAX_SIZE = 20
+POOL_MAX_SIZE = 10
 
 _COLUMNS = "id, user_id, title, description, status, created_at, updated_at"
 LIST_SQL = f"""

@@ -23,8 +23,11 @@ class Settings(BaseSettings):
     database_url_direct: str | None = None
     # "auto": PgBouncer transaction pooling when the host is a Neon `-pooler` endpoint.
     database_pool_mode: Literal["auto", "session", "transaction"] = "auto"
-    database_pool_size: Annotated[int, Field(ge=1)] = 5
-    database_max_overflow: Annotated[int, Field(ge=0)] = 5
+    database_pool_size: Annotated[int, Field(ge=1)] = 10
+    # SQLAlchemy closes an overflow connection as soon as it comes back while the
+    # pool is full: under steady load that is a new connection (and TLS handshake)
+    # every few requests, so by default the pool has a fixed size instead.
+    database_max_overflow: Annotated[int, Field(ge=0)] = 0
     database_pool_pre_ping: bool = True
     # Seconds; a connection given back more recently than this is lent without a
     # ping (one round trip less per request under load). 0 pings on every checkout.

@@ -196,3 +196,12 @@ def test_the_profile_summary_charges_each_sample_to_its_library(tmp_path: Path) 
     assert "| asyncpg | 75% |" in summary
     assert "| pydantic (validation, JSON) | 25% |" in summary
     assert "| FastAPI dependency resolution (solve_dependencies) | 75% |" in summary
+
+
+def test_the_reference_has_the_services_default_pool() -> None:
+    # The same number of connections per worker on both sides, or the ratio
+    # would partly measure pool sizes.
+    defaults = Settings(database_url="postgresql://localhost/x")
+    assert reference.POOL_MIN_SIZE == reference.POOL_MAX_SIZE == (
+        defaults.database_pool_size + defaults.database_max_overflow
+    )

@@ -45,3 +45,13 @@ async def test_problem_responses_carry_cors_headers(client: httpx.AsyncClient) -
     response = await client.get("/api/tasks", headers={"Origin": ORIGIN})
     assert response.status_code == 400
     assert response.headers["access-control-allow-origin"] == ORIGIN
+
+
+async def test_a_same_origin_answer_varies_on_origin_only(
+    client: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
+    response = await client.get("/api/tasks", headers=headers)
+    assert response.status_code == 200
+    assert response.headers["vary"] == "Origin"
+    assert "access-control-allow-origin" not in response.headers
+    assert "access-control-expose-headers" not in response.headers

@@ -26,7 +26,6 @@ from todo.dbpostgres import connect_timeout, create_postgres_engine, uses_transa
 from todo.dbsqlite import configure_sqlite
 from todo.dburl import parse_database_url
 from todo.outages import DatabaseUnavailableError, Outage, as_service_error
-from todo.replay import SAFE_METHODS, mark_replayable
 
 KNOWN_USERS_LIMIT = 100_000
 # Beyond the connect timeout, what taking a connection may spend on waiting for
@@ -35,6 +34,9 @@ ACQUIRE_GRACE_SECONDS = 0.5
 
 COMMIT_SENT = "todo.commit_sent"
 CONNECTION = "todo.connection"
+
+# Requests that change nothing: their sessions read in autocommit (see `Database.session`).
+SAFE_METHODS = frozenset({"GET", "HEAD"})
 
 logger = logging.getLogger("todo.db")
 
@@ -266,8 +268,6 @@ async def request_session(
             failure = as_service_error(error, commit_sent=session.info.get(COMMIT_SENT, False))
             if failure is None:
                 raise
-            if failure.outage is Outage.CONNECTION_LOST:
-                mark_replayable(request.scope)
             raise failure from error
 
 

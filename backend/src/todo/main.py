@@ -5,7 +5,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 
 from todo import health
 from todo.auth.base import Authenticator
@@ -16,12 +15,15 @@ from todo.idempotency.purge import purge_periodically
 from todo.identity import build_authenticator, document_callers, warn_if_exposed
 from todo.logs import configure_logging
 from todo.metrics import Metrics, install_metrics
-from todo.middleware import BodySizeLimitMiddleware, UnexpectedErrorMiddleware
+from todo.middleware import (
+    BodySizeLimitMiddleware,
+    CrossOriginMiddleware,
+    UnexpectedErrorMiddleware,
+)
 from todo.problems import FieldProblem, Problem, install_problem_handlers
 from todo.ratelimit.docs import RATE_LIMIT_HEADER_DOCS
 from todo.ratelimit.limiters import create_limiter
 from todo.ratelimit.middleware import RateLimitHeadersMiddleware, enforce_rate_limit
-from todo.replay import ReplayReadsMiddleware
 from todo.request_context import (
     REQUEST_ID_HEADER,
     RequestContextMiddleware,
@@ -93,13 +95,12 @@ def create_app(
     # Added innermost first: CORS wraps the app's own middleware, so even a 500
     # carries its headers, and the request context wraps CORS, so that every response, a
     # preflight's included, carries its request id and is logged and counted.
-    app.add_middleware(ReplayReadsMiddleware)
     app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     if limiter is not None:
         app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(
-        CORSMiddleware,
+        CrossOriginMiddleware,
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
         allow_headers=[

@@ -3,6 +3,7 @@
 import logging
 from http import HTTPStatus
 
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from todo.problems import problem_response, unexpected_error_response
@@ -27,7 +28,7 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = _content_length(scope)
+        declared = _declared_length(scope)
         if declared is not None:
             if declared > self.max_bytes:
                 await self._refuse(scope, send)
@@ -76,14 +77,25 @@ async def _no_receive() -> Message:
     return {"type": "http.disconnect"}
 
 
-def _content_length(scope: Scope) -> int | None:
+def _declared_length(scope: Scope) -> int | None:
+    """The body's declared size; 0 when the request has none; None when unknown.
+
+    A request with neither Content-Length nor Transfer-Encoding has no body
+    (RFC 9112, section 6.3), as nearly every GET: it goes straight through.
+    """
+    content_length: bytes | None = None
     for name, value in scope["headers"]:
+        if name == b"transfer-encoding":
+            # Chunked: the size is only known once read (and it overrides any length).
+            return None
         if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
+            content_length = value
+    if content_length is None:
+        return 0
+    try:
+        return int(content_length)
+    except ValueError:
+        return None
 
 
 class UnexpectedErrorMiddleware:
@@ -123,3 +135,25 @@ class UnexpectedErrorMiddleware:
             if response_started:
                 raise
             await unexpected_error_response(scope.get("path", ""))(scope, receive, send)
+
+
+class CrossOriginMiddleware(CORSMiddleware):
+    """Starlette's CORS handling, skipped for requests that are not cross-origin.
+
+    A browser names the origin of every cross-origin request; without `Origin`
+    Starlette would only add `Vary: Origin`, after parsing every request and
+    response header to find that out. That is all this does for such requests.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or any(name == b"origin" for name, _ in scope["headers"]):
+            await super().__call__(scope, receive, send)
+            return
+
+        async def send_vary(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                # Whatever a cache stores from this answer must not serve a cross-origin one.
+                message["headers"] = [*message.get("headers", ()), (b"vary", b"Origin")]
+            await send(message)
+
+        await self.app(scope, receive, send_vary)

@@ -202,6 +202,8 @@ def test_the_reference_has_the_services_default_pool() -> None:
     # The same number of connections per worker on both sides, or the ratio
     # would partly measure pool sizes.
     defaults = Settings(database_url="postgresql://localhost/x")
-    assert reference.POOL_MIN_SIZE == reference.POOL_MAX_SIZE == (
-        defaults.database_pool_size + defaults.database_max_overflow
+    assert (
+        reference.POOL_MIN_SIZE
+        == reference.POOL_MAX_SIZE
+        == (defaults.database_pool_size + defaults.database_max_overflow)
     )

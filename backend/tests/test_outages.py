@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
+from uuid import uuid4
 
 import httpx
 import pytest
@@ -244,6 +245,19 @@ async def test_a_read_whose_connection_drops_is_run_again(service: ProxiedServic
     assert response.status_code == 200
     assert [task["title"] for task in response.json()] == ["Buy milk"]
     assert len(reads) == 2
+
+
+async def test_a_new_users_upsert_whose_connection_drops_is_run_again(
+    service: ProxiedService,
+) -> None:
+    upserts = on_statement(service.database, "INSERT INTO USERS", service.proxy.drop_connections)
+
+    # The user's first request upserts their row: repeatable, so a drop is invisible.
+    response = await service.client.get("/api/tasks", headers={"X-User-ID": str(uuid4())})
+
+    assert response.status_code == 200, response.text
+    assert response.json() == []
+    assert len(upserts) == 2
 
 
 async def test_a_write_whose_connection_drops_is_not_replayed(

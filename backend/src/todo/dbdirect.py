@@ -44,18 +44,28 @@ class DirectStatements:
         self._in_transaction = in_transaction
         self.listeners: list[StatementListener] = []
 
-    async def fetch(self, sql: str, *args: Any, write: bool = False) -> Sequence[asyncpg.Record]:
-        """The statement's rows. A read whose connection drops is run once more."""
+    async def fetch(
+        self, sql: str, *args: Any, repeatable: bool = True
+    ) -> Sequence[asyncpg.Record]:
+        """The statement's rows.
+
+        `repeatable`: running the statement twice is the same as once (a read,
+        an upsert that does nothing the second time). Such a statement whose
+        connection drops is run once more, on a fresh one. Any other statement
+        (a write) is never repeated here, and when its connection drops after
+        it may have committed the failure says the outcome is unknown.
+        """
         try:
-            return await self._run(sql, args, write=write)
+            return await self._run(sql, args, write=not repeatable)
         except DatabaseUnavailableError as error:
-            if write or error.outage is not Outage.CONNECTION_LOST:
+            if not repeatable or error.outage is not Outage.CONNECTION_LOST:
                 raise
-        # Nothing was changed, so a fresh connection may answer instead.
         return await self._run(sql, args, write=False)
 
-    async def fetchrow(self, sql: str, *args: Any, write: bool = False) -> asyncpg.Record | None:
-        rows = await self.fetch(sql, *args, write=write)
+    async def fetchrow(
+        self, sql: str, *args: Any, repeatable: bool = True
+    ) -> asyncpg.Record | None:
+        rows = await self.fetch(sql, *args, repeatable=repeatable)
         return rows[0] if rows else None
 
     async def _run(

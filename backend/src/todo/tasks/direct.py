@@ -131,7 +131,7 @@ class DirectTaskStore:
             data.status.value,
             utcnow(),
             placeholder_email(user_id),
-            write=True,
+            repeatable=False,
         )
         assert record is not None, "INSERT ... RETURNING answers its row"
         return _row(record)
@@ -164,7 +164,7 @@ class DirectTaskStore:
         if expected_versions is not None:
             args.append(sorted(expected_versions))
         sql = _delete_sql(conditional=expected_versions is not None)
-        if await self._db.fetchrow(sql, *args, write=True) is None:
+        if await self._db.fetchrow(sql, *args, repeatable=False) is None:
             await self._refuse(user_id, task_id)
 
     async def _write(
@@ -179,7 +179,7 @@ class DirectTaskStore:
         if expected_versions is not None:
             args.append(sorted(expected_versions))
         sql = _update_sql(columns, conditional=expected_versions is not None)
-        record = await self._db.fetchrow(sql, *args, write=True)
+        record = await self._db.fetchrow(sql, *args, repeatable=False)
         if record is None:
             await self._refuse(user_id, task_id)
         return _row(record)

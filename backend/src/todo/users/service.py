@@ -34,8 +34,11 @@ _ENSURE_USER = (
 
 
 async def ensure_user_directly(statements: DirectStatements, user_id: UUID) -> None:
-    """`ensure_user` as one autocommitted statement on PostgreSQL (see todo.dbdirect)."""
-    await statements.fetch(_ENSURE_USER, user_id, placeholder_email(user_id), utcnow(), write=True)
+    """`ensure_user` as one autocommitted statement on PostgreSQL (see todo.dbdirect).
+
+    Repeatable: a second run finds the row and does nothing.
+    """
+    await statements.fetch(_ENSURE_USER, user_id, placeholder_email(user_id), utcnow())
 
 
 async def user_for_identity(session: AsyncSession, issuer: str, subject: str) -> UUID:

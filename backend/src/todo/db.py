@@ -91,7 +91,7 @@ class Database:
         )
         # The hot task paths' statements, on PostgreSQL only (see todo.dbdirect).
         self.direct = (
-            DirectStatements(self.lend, in_transaction=not self.autocommit_reads)
+            DirectStatements(self, in_transaction=not self.autocommit_reads)
             if target.backend == "postgresql"
             else None
         )
@@ -149,20 +149,29 @@ class Database:
         async with self._turn(deadline), self._session(deadline, read_only=read_only) as session:
             yield session
 
-    @asynccontextmanager
-    async def lend(self) -> AsyncIterator[PoolProxiedConnection]:
-        """A pooled driver connection, taken within the same bound as `session`'s."""
+    async def checkout(self) -> PoolProxiedConnection:
+        """A pooled driver connection, taken within the same bound as `session`'s.
+
+        Give it back with `checkin`, whatever happens: a coroutine pair rather
+        than a context manager, for the hot paths (todo.dbdirect).
+        """
         deadline = asyncio.get_running_loop().time() + self.acquire_timeout
-        async with self._turn(deadline):
-            try:
-                async with asyncio.timeout_at(deadline):
-                    connection = await self.engine.raw_connection()
-            except Exception as error:
+        await self._take_turn(deadline)
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await self.engine.raw_connection()
+        except BaseException as error:
+            self._give_turn()
+            if isinstance(error, Exception):
                 raise self._unreachable(error) from error
-            try:
-                yield connection
-            finally:
-                await greenlet_spawn(connection.close)
+            raise
+
+    async def checkin(self, connection: PoolProxiedConnection, *, discard: bool = False) -> None:
+        """Give back what `checkout` lent; `discard` it when it must not be used again."""
+        try:
+            await greenlet_spawn(_give_back, connection, discard)
+        finally:
+            self._give_turn()
 
     def _unreachable(self, error: Exception) -> DatabaseUnavailableError:
         logger.warning("no database connection within %.2f s: %r", self.acquire_timeout, error)
@@ -171,8 +180,18 @@ class Database:
 
     @asynccontextmanager
     async def _turn(self, deadline: float) -> AsyncIterator[None]:
-        if self.turns is None:
+        await self._take_turn(deadline)
+        try:
             yield
+        finally:
+            self._give_turn()
+
+    async def _take_turn(self, deadline: float) -> None:
+        if self.turns is None:
+            return
+        if not self.turns.locked():
+            # Free now: taken without waiting, so without a timer.
+            await self.turns.acquire()
             return
         try:
             async with asyncio.timeout_at(deadline):
@@ -180,9 +199,9 @@ class Database:
         except TimeoutError as error:
             logger.warning("no database connection free within %.2f s", self.acquire_timeout)
             raise DatabaseUnavailableError(Outage.NO_CONNECTION_FREE) from error
-        try:
-            yield
-        finally:
+
+    def _give_turn(self) -> None:
+        if self.turns is not None:
             self.turns.release()
 
     @asynccontextmanager
@@ -244,6 +263,16 @@ async def _release(session: AsyncSession) -> None:
         connection: Connection | None = session.info.get(CONNECTION)
         if connection is not None:
             await greenlet_spawn(_discard, connection)
+
+
+def _give_back(connection: PoolProxiedConnection, discard: bool) -> None:
+    if discard:
+        driver = connection.driver_connection
+        if driver is not None:
+            # Closed here and now: a polite close would wait for a server that may be gone.
+            driver.terminate()
+        connection.invalidate()
+    connection.close()
 
 
 def _discard(connection: Connection) -> None:

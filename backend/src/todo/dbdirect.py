@@ -14,14 +14,13 @@ transaction instead: there asyncpg's prepare and execute could otherwise land
 on different server connections.
 """
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import asyncpg
 from sqlalchemy.pool import PoolProxiedConnection
-from sqlalchemy.util import greenlet_spawn
 
 from todo.outages import DatabaseUnavailableError, Outage, as_service_error, classify
 
@@ -31,16 +30,18 @@ from todo.outages import DatabaseUnavailableError, Outage, as_service_error, cla
 StatementListener = Callable[[str], None]
 
 
+class ConnectionPool(Protocol):
+    async def checkout(self) -> PoolProxiedConnection: ...
+    async def checkin(
+        self, connection: PoolProxiedConnection, *, discard: bool = False
+    ) -> None: ...
+
+
 class DirectStatements:
     """Runs one statement per call on a pooled asyncpg connection."""
 
-    def __init__(
-        self,
-        lend: Callable[[], AbstractAsyncContextManager[PoolProxiedConnection]],
-        *,
-        in_transaction: bool,
-    ) -> None:
-        self._lend = lend
+    def __init__(self, pool: ConnectionPool, *, in_transaction: bool) -> None:
+        self._pool = pool
         self._in_transaction = in_transaction
         self.listeners: list[StatementListener] = []
 
@@ -71,53 +72,47 @@ class DirectStatements:
     async def _run(
         self, sql: str, args: tuple[Any, ...], *, write: bool
     ) -> Sequence[asyncpg.Record]:
-        async with self._connection() as connection:
-            # Whether a failure from here on may come after the change was
-            # committed: in autocommit the statement is its own commit.
-            in_doubt = write and not self._in_transaction
-            try:
-                for listener in self.listeners:
-                    listener(sql)
-                if not self._in_transaction:
-                    rows: Sequence[asyncpg.Record] = await connection.fetch(sql, *args)
-                    return rows
-                transaction = connection.transaction()
-                await transaction.start()
-                try:
-                    rows = await connection.fetch(sql, *args)
-                except BaseException:
-                    # A connection that cannot roll back is discarded below.
-                    with contextlib.suppress(Exception):
-                        await transaction.rollback()
-                    raise
-                in_doubt = write
-                for listener in self.listeners:
-                    listener("COMMIT")
-                await transaction.commit()
+        proxied = await self._pool.checkout()
+        connection: asyncpg.Connection = proxied.driver_connection
+        # Whether a failure from here on may come after the change was
+        # committed: in autocommit the statement is its own commit.
+        in_doubt = write and not self._in_transaction
+        failed: BaseException | None = None
+        try:
+            for listener in self.listeners:
+                listener(sql)
+            if not self._in_transaction:
+                rows: Sequence[asyncpg.Record] = await connection.fetch(sql, *args)
                 return rows
-            except Exception as error:
-                failure = as_service_error(error, commit_sent=in_doubt)
-                if failure is None:
-                    raise
-                raise failure from error
-
-    @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
-        async with self._lend() as proxied:
-            connection: asyncpg.Connection = proxied.driver_connection
-            failed: BaseException | None = None
+            transaction = connection.transaction()
+            await transaction.start()
             try:
-                yield connection
-            except BaseException as error:
-                failed = error
+                rows = await connection.fetch(sql, *args)
+            except BaseException:
+                # A connection that cannot roll back is discarded below.
+                with contextlib.suppress(Exception):
+                    await transaction.rollback()
                 raise
-            finally:
-                if (
-                    connection.is_closed()
-                    or connection.is_in_transaction()
-                    or (failed is not None and classify(failed) is not None)
-                ):
-                    # Lost, cut off mid-statement or stuck in a transaction:
-                    # never back to the pool.
-                    connection.terminate()
-                    await greenlet_spawn(proxied.invalidate)
+            in_doubt = write
+            for listener in self.listeners:
+                listener("COMMIT")
+            await transaction.commit()
+            return rows
+        except Exception as error:
+            failed = error
+            failure = as_service_error(error, commit_sent=in_doubt)
+            if failure is None:
+                raise
+            raise failure from error
+        except BaseException as error:  # cancelled mid-statement
+            failed = error
+            raise
+        finally:
+            # Lost, cut off mid-statement or stuck in a transaction: never back to the pool.
+            discard = (
+                connection.is_closed()
+                or connection.is_in_transaction()
+                or (failed is not None and classify(failed) is not None)
+                or isinstance(failed, asyncio.CancelledError)
+            )
+            await self._pool.checkin(proxied, discard=discard)

@@ -121,6 +121,11 @@ bench-profile: install bench-tools ## py-spy the service's workers under the mix
 		--schema "$(BENCH_SCHEMA)" --command "make bench-profile" --profile mixed --duration 20 \
 		--sqlite-workers 0 --output $(CURDIR)/bench/results/profile.md $(BENCH_ARGS)
 
+.PHONY: bench-overhead
+bench-overhead: install ## In-process CPU per request of single layers (after make bench-quick has seeded)
+	cd backend && PYTHONPATH=$(CURDIR) $(UV) run --locked python -m bench.overhead \
+		--database-url postgresql://postgres@127.0.0.1:5432/todo_bench $(BENCH_ARGS)
+
 .PHONY: serve-reference
 serve-reference: install ## Serve bench/reference.py (bare asyncpg) exactly as `serve` serves the app
 	cd backend && PYTHONPATH=$(CURDIR) $(UV) run --locked uvicorn bench.reference:create_app $(UVICORN_FLAGS)

@@ -41,8 +41,14 @@ STAGES = (
     ("pool checkout ping", ("_async_ping", "do_ping", "_ping (todo/dbpostgres.py")),
     ("sync code run in the threadpool (run_in_threadpool)", ("run_in_threadpool (",)),
     ("one statement on the pooled asyncpg connection (todo.dbdirect)", ("(todo/dbdirect.py",)),
-    ("pool checkout and checkin for it (Database.checkout, checkin)", ("checkout (todo/db.py", "checkin (todo/db.py")),
-    ("the request's log line and id (RequestContextMiddleware)", ("_record (todo/request_context.py",)),
+    (
+        "pool checkout and checkin for it (Database.checkout, checkin)",
+        ("checkout (todo/db.py", "checkin (todo/db.py"),
+    ),
+    (
+        "the request's log line and id (RequestContextMiddleware)",
+        ("_record (todo/request_context.py",),
+    ),
     ("task rows to JSON (todo.tasks.encode)", ("(todo/tasks/encode.py",)),
 )
 _IDLE_LEAVES = ("Condition.wait (", "Queue.get (", "Connection._recv (", "Event.wait (")

@@ -12,7 +12,8 @@ import pytest
 from bench.run import OPERATIONS, Load, Run, Series, Server, report
 from sqlalchemy.engine import make_url
 
-from bench import profile, reference, seed
+from bench import overhead, profile, reference, seed
+from tests.environment import only_on
 from tests.postgres import with_database
 from todo.config import Settings
 from todo.db import Database
@@ -207,3 +208,15 @@ def test_the_reference_has_the_services_default_pool() -> None:
         == reference.POOL_MAX_SIZE
         == (defaults.database_pool_size + defaults.database_max_overflow)
     )
+
+
+@only_on("postgresql")
+async def test_the_overhead_probe_measures_each_layer(
+    database: Database, database_url: str, empty_tables: None
+) -> None:
+    await _load(database, database_url, seed.generate(USERS, TASKS_PER_USER))
+
+    results = dict(await overhead.measure(database_url, requests=10))
+
+    assert len(results) == 8
+    assert all(microseconds > 0 for microseconds in results.values())

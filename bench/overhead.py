@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from todo.config import Settings
 from todo.db import Database
+from todo.dburl import parse_database_url
 from todo.logs import HANDLER_NAME
 from todo.main import create_app
 
@@ -126,9 +127,12 @@ async def measure(database_url: str, requests: int) -> list[tuple[str, float]]:
     for label, app in _frameworks().items():
         results.append((label, await _median_us(_caller(app, task_path, "u"), requests)))
 
-    connection = await asyncpg.connect(database_url)
+    connect_kwargs = parse_database_url(database_url).asyncpg_connect_kwargs()
+    connection = await asyncpg.connect(**connect_kwargs)
     try:
-        row = await connection.fetchrow("SELECT id, user_id FROM tasks LIMIT 1")
+        # In a transaction, which keeps PgBouncer's server connection between prepare and execute.
+        async with connection.transaction():
+            row = await connection.fetchrow("SELECT id, user_id FROM tasks LIMIT 1")
     finally:
         await connection.close()
     assert row is not None, "the database needs a task (make bench seeds one)"
@@ -136,7 +140,7 @@ async def measure(database_url: str, requests: int) -> list[tuple[str, float]]:
 
     settings = Settings(database_url=database_url)
     database = Database(database_url, settings)
-    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1, reset=_no_reset)
+    pool = await asyncpg.create_pool(**connect_kwargs, min_size=1, max_size=1, reset=_no_reset)
     try:
 
         async def sqlalchemy_pool() -> None:

@@ -300,10 +300,4 @@ async def request_session(
             raise failure from error
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request_session(request) as session:
-        yield session
-
-
 DatabaseDep = Annotated[Database, Depends(get_database)]
-SessionDep = Annotated[AsyncSession, Depends(get_session)]

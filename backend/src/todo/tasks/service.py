@@ -4,8 +4,10 @@ The operations answer `TaskRecord`s, the rows the statements return, rather
 than ORM objects: the API only reads a task's columns, and making an ORM
 instance (SQLAlchemy's identity map and instance state, SQLModel's pydantic
 state) per row cost more than the query itself, most of all for a page of 100.
-The statements are still SQLAlchemy, run on the request's session, so every
-failure takes the same path to a 503 (`todo.db.get_session`).
+The statements are SQLAlchemy, run on the request's session, so every failure
+takes the same path to a 503 (`todo.db.request_session`). They serve SQLite,
+and on PostgreSQL the requests that need a transaction of their own (an
+Idempotency-Key); `todo.tasks.direct` is the same rules as one statement each.
 """
 
 from collections.abc import Collection, Sequence

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import asyncpg
 from sqlalchemy.pool import PoolProxiedConnection
 
-from todo.outages import DatabaseUnavailableError, Outage, as_service_error, classify
+from todo.outages import DatabaseUnavailableError, Outage, as_service_error
 
 # Called with each statement's SQL just before it is sent: the fault-injection
 # tests cut connections at exact points through it, as they do through
@@ -42,7 +42,8 @@ class DirectStatements:
 
     def __init__(self, pool: ConnectionPool, *, in_transaction: bool) -> None:
         self._pool = pool
-        self._in_transaction = in_transaction
+        # Behind PgBouncer in transaction mode: BEGIN and COMMIT around each statement.
+        self.in_transaction = in_transaction
         self.listeners: list[StatementListener] = []
 
     async def fetch(
@@ -76,12 +77,13 @@ class DirectStatements:
         connection: asyncpg.Connection = proxied.driver_connection
         # Whether a failure from here on may come after the change was
         # committed: in autocommit the statement is its own commit.
-        in_doubt = write and not self._in_transaction
-        failed: BaseException | None = None
+        in_doubt = write and not self.in_transaction
+        # A database failure or a cancellation may leave the connection mid-statement.
+        abandoned = False
         try:
             for listener in self.listeners:
                 listener(sql)
-            if not self._in_transaction:
+            if not self.in_transaction:
                 rows: Sequence[asyncpg.Record] = await connection.fetch(sql, *args)
                 return rows
             transaction = connection.transaction()
@@ -98,21 +100,13 @@ class DirectStatements:
                 listener("COMMIT")
             await transaction.commit()
             return rows
-        except Exception as error:
-            failed = error
+        except BaseException as error:
             failure = as_service_error(error, commit_sent=in_doubt)
+            abandoned = failure is not None or isinstance(error, asyncio.CancelledError)
             if failure is None:
                 raise
             raise failure from error
-        except BaseException as error:  # cancelled mid-statement
-            failed = error
-            raise
         finally:
             # Lost, cut off mid-statement or stuck in a transaction: never back to the pool.
-            discard = (
-                connection.is_closed()
-                or connection.is_in_transaction()
-                or (failed is not None and classify(failed) is not None)
-                or isinstance(failed, asyncio.CancelledError)
-            )
+            discard = abandoned or connection.is_closed() or connection.is_in_transaction()
             await self._pool.checkin(proxied, discard=discard)

@@ -17,6 +17,7 @@ from fastapi import Request, Response
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from todo.db import request_session
 from todo.errors import BadRequestError
 from todo.idempotency import service
 from todo.idempotency.models import KEY_MAX_LENGTH
@@ -96,6 +97,11 @@ def fingerprint(method: str, path: str, payload: object) -> str:
     return hashlib.sha256(f"{method}\n{path}\n{body}".encode()).hexdigest()
 
 
+def to_response(stored: StoredResponse) -> Response:
+    """`stored` as the response it was when first given."""
+    return Response(stored.body, status_code=stored.status_code, headers=stored.headers)
+
+
 def replay(stored: StoredResponse) -> Response:
     return Response(
         stored.body,
@@ -104,32 +110,35 @@ def replay(stored: StoredResponse) -> Response:
     )
 
 
-async def respond_once(  # noqa: PLR0917  (each is a distinct input)
+async def respond_once(
     request: Request,
-    session: AsyncSession,
     user_id: UUID,
     key: str,
     payload: object,
-    write: Callable[[], Awaitable[StoredResponse]],
+    write: Callable[[AsyncSession], Awaitable[StoredResponse]],
 ) -> Response:
-    """Run `write` (which must not commit) once per key, storing its response with it."""
+    """Run `write` once per key, storing its response with it in one transaction.
+
+    `write` makes its change on the session it is given and must not commit.
+    """
     settings = request.app.state.settings
-    stored = await service.reserve(
-        session,
-        user_id,
-        key,
-        fingerprint(request.method, request.url.path, payload),
-        ttl=timedelta(seconds=settings.idempotency_ttl_seconds),
-        wait=timedelta(seconds=settings.idempotency_wait_seconds),
-    )
-    if stored is not None:
-        return replay(stored)
-    try:
-        outcome = await write()
-        await service.complete(session, user_id, key, outcome)
-        await session.commit()
-    except DBAPIError as error:
-        if service.is_lock_timeout(error):
-            raise IdempotencyKeyInFlightError() from error
-        raise
-    return Response(outcome.body, status_code=outcome.status_code, headers=outcome.headers)
+    async with request_session(request) as session:
+        stored = await service.reserve(
+            session,
+            user_id,
+            key,
+            fingerprint(request.method, request.url.path, payload),
+            ttl=timedelta(seconds=settings.idempotency_ttl_seconds),
+            wait=timedelta(seconds=settings.idempotency_wait_seconds),
+        )
+        if stored is not None:
+            return replay(stored)
+        try:
+            outcome = await write(session)
+            await service.complete(session, user_id, key, outcome)
+            await session.commit()
+        except DBAPIError as error:
+            if service.is_lock_timeout(error):
+                raise IdempotencyKeyInFlightError() from error
+            raise
+    return to_response(outcome)

@@ -145,8 +145,6 @@ class DirectTaskStore:
         expected_versions: Collection[int] | None,
     ) -> TaskRow:
         changes = data.changes()
-        if "status" in changes:
-            changes["status"] = TaskStatus(changes["status"]).value
         columns = tuple(sorted(changes))
         return await self._write(
             user_id, task_id, columns, [changes[column] for column in columns], expected_versions

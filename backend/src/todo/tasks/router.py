@@ -3,6 +3,7 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from todo.conditional import (
     ETAG_HEADER_DOC,
@@ -11,13 +12,13 @@ from todo.conditional import (
     expected_versions,
     none_match,
 )
-from todo.db import request_session
 from todo.etags import format_etag
 from todo.idempotency.http import (
     IDEMPOTENCY_KEY_PARAMETER,
     REPLAYED_HEADER_DOC,
     idempotency_key,
     respond_once,
+    to_response,
 )
 from todo.idempotency.service import StoredResponse
 from todo.identity import CurrentUser
@@ -56,10 +57,6 @@ def _task_response(
     if location is not None:
         headers["Location"] = location
     return StoredResponse(status_code, headers, task_json(task))
-
-
-def _send(response: StoredResponse) -> Response:
-    return Response(response.body, status_code=response.status_code, headers=response.headers)
 
 
 @router.get(
@@ -129,15 +126,12 @@ async def create_task(
 ) -> Response:
     key = idempotency_key(request)
     if key is None:
-        return _send(_created(await store.create_task(user_id, body)))
+        return to_response(_created(await store.create_task(user_id, body)))
 
-    async with request_session(request) as session:
+    async def create(session: AsyncSession) -> StoredResponse:
+        return _created(await service.create_task(session, user_id, body, commit=False))
 
-        async def create() -> StoredResponse:
-            return _created(await service.create_task(session, user_id, body, commit=False))
-
-        payload = body.model_dump(mode="json")
-        return await respond_once(request, session, user_id, key, payload, create)
+    return await respond_once(request, user_id, key, body.model_dump(mode="json"), create)
 
 
 def _created(task: TaskRecord) -> StoredResponse:
@@ -164,7 +158,7 @@ async def get_task(
         return Response(
             status_code=HTTPStatus.NOT_MODIFIED, headers={"ETag": format_etag(task.version)}
         )
-    return _send(_task_response(task))
+    return to_response(_task_response(task))
 
 
 @router.put(
@@ -187,7 +181,7 @@ async def update_task(
 ) -> Response:
     versions = expected_versions(request)
     task = await store.update_task(user_id, task_id, body, expected_versions=versions)
-    return _send(_task_response(task))
+    return to_response(_task_response(task))
 
 
 @router.patch(
@@ -208,19 +202,17 @@ async def toggle_task(
     versions = expected_versions(request)
     key = idempotency_key(request)
     if key is None:
-        return _send(
+        return to_response(
             _task_response(await store.toggle_task(user_id, task_id, expected_versions=versions))
         )
 
-    async with request_session(request) as session:
+    async def toggle(session: AsyncSession) -> StoredResponse:
+        task = await service.toggle_task(
+            session, user_id, task_id, expected_versions=versions, commit=False
+        )
+        return _task_response(task)
 
-        async def toggle() -> StoredResponse:
-            task = await service.toggle_task(
-                session, user_id, task_id, expected_versions=versions, commit=False
-            )
-            return _task_response(task)
-
-        return await respond_once(request, session, user_id, key, None, toggle)
+    return await respond_once(request, user_id, key, None, toggle)
 
 
 @router.delete(

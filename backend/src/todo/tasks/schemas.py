@@ -115,7 +115,8 @@ class TaskUpdate(BaseModel):
         return self
 
     def changes(self) -> dict[str, Any]:
-        return self.model_dump(exclude_unset=True)
+        """The fields given, as column values (the status as its string)."""
+        return self.model_dump(exclude_unset=True, mode="json")
 
 
 class TaskRead(BaseModel):

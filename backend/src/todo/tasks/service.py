@@ -209,10 +209,7 @@ async def update_task(
     expected_versions: Collection[int] | None = None,
 ) -> TaskRecord:
     """`expected_versions`: write only if the task is at one of them (None: any)."""
-    changes = data.changes()
-    if "status" in changes:
-        changes["status"] = TaskStatus(changes["status"]).value
-    return await _update_returning(session, user_id, task_id, changes, expected_versions)
+    return await _update_returning(session, user_id, task_id, data.changes(), expected_versions)
 
 
 async def toggle_task(

@@ -18,14 +18,15 @@ from typing import Annotated, Any
 
 import asyncpg
 from fastapi import Depends, FastAPI, Request, Response
+from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.responses import Response as StarletteResponse
 from starlette.routing import Route
 
 from todo.config import Settings
 from todo.db import Database
-from todo.dburl import parse_database_url
-from todo.logs import HANDLER_NAME
+from todo.db.urls import parse_database_url
+from todo.http.logs import HANDLER_NAME
 from todo.main import create_app
 
 ROUNDS = 7
@@ -121,6 +122,9 @@ def _frameworks() -> dict[str, Any]:
     return apps
 
 
+_SELECT_ONE = text("SELECT 1")
+
+
 async def measure(database_url: str, requests: int) -> list[tuple[str, float]]:
     results: list[tuple[str, float]] = []
     task_path = f"/t/{uuid.uuid4()}"
@@ -143,19 +147,23 @@ async def measure(database_url: str, requests: int) -> list[tuple[str, float]]:
     pool = await asyncpg.create_pool(**connect_kwargs, min_size=1, max_size=1, reset=_no_reset)
     try:
 
-        async def sqlalchemy_pool() -> None:
-            await database.checkin(await database.checkout())
+        async def service_statement() -> None:
+            await database.fetch(_SELECT_ONE)
 
-        async def asyncpg_pool() -> None:
-            await pool.release(await pool.acquire())
+        async def asyncpg_statement() -> None:
+            async with pool.acquire() as connection:
+                await connection.fetch("SELECT 1")
 
         results.append(
-            ("checkout + checkin (the service's pool)", await _median_us(sqlalchemy_pool, requests))
+            (
+                "SELECT 1 through the service's runner (pool, turn, statement)",
+                await _median_us(service_statement, requests),
+            )
         )
         results.append(
             (
-                "acquire + release (asyncpg's pool, no reset)",
-                await _median_us(asyncpg_pool, requests),
+                "SELECT 1 on asyncpg's pool (no reset)",
+                await _median_us(asyncpg_statement, requests),
             )
         )
     finally:

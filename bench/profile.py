@@ -40,7 +40,7 @@ STAGES = (
     ("SQLAlchemy session/connection begin, commit, close", _SESSION_FRAMES),
     ("pool checkout ping", ("_async_ping", "do_ping", "_ping (todo/dbpostgres.py")),
     ("sync code run in the threadpool (run_in_threadpool)", ("run_in_threadpool (",)),
-    ("one statement on the pooled asyncpg connection (todo.dbdirect)", ("(todo/dbdirect.py",)),
+    ("one statement on the pooled asyncpg connection (todo.db.statements)", ("(todo/dbdirect.py",)),
     (
         "pool checkout and checkin for it (Database.checkout, checkin)",
         ("checkout (todo/db.py", "checkin (todo/db.py"),

@@ -14,7 +14,7 @@ from uuid import UUID
 import asyncpg
 from sqlalchemy import create_engine, insert
 
-from todo.dburl import parse_database_url
+from todo.db.urls import parse_database_url
 from todo.tasks.models import Task
 from todo.users.models import User
 from todo.users.service import placeholder_email

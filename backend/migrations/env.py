@@ -15,8 +15,8 @@ from sqlalchemy.engine import Connection
 from todo import tables as _tables  # noqa: F401  (registers every table)
 from todo.config import get_settings
 from todo.db import Database
-from todo.metadata import metadata
-from todo.migrate import context_options
+from todo.db.metadata import metadata
+from todo.db.migrate import context_options
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("connection") is None:

@@ -17,8 +17,8 @@ from tests.environment import TEST_DATABASES, TEST_POSTGRES_ADMIN_URL, TEST_POST
 from tests.postgres import admin_connection, with_database
 from todo.config import Settings
 from todo.db import Database
+from todo.db.migrate import upgrade
 from todo.main import create_app
-from todo.migrate import upgrade
 
 
 @dataclass(frozen=True)
@@ -83,8 +83,6 @@ async def empty_tables(database: Database) -> AsyncIterator[None]:
             await connection.execute(text("DELETE FROM user_identities"))
             await connection.execute(text("DELETE FROM users"))
             await connection.execute(text("DELETE FROM idempotency_keys"))
-    database.known_users.clear()
-    database.known_identities.clear()
 
 
 @pytest.fixture

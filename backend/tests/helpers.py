@@ -4,6 +4,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from todo.db import Database
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -38,3 +41,11 @@ async def create_task(
     assert response.status_code == 201, response.text
     task: dict[str, Any] = response.json()
     return task
+
+
+def session(database: Database) -> AsyncSession:
+    """An ORM session on the test database, for a test to set up or inspect rows.
+
+    The service itself never uses one; its statements run through `Database`.
+    """
+    return AsyncSession(database.engine, expire_on_commit=False)

@@ -5,7 +5,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from todo.dburl import parse_database_url
+from todo.db.urls import parse_database_url
 
 
 def with_database(url: str, name: str) -> str:

@@ -8,8 +8,8 @@ from tests.conftest import DatabaseUrls
 from tests.environment import only_on
 from todo.config import Settings
 from todo.db import Database
-from todo.dbpostgres import SERVER_TIMEOUT_FIRST_SECONDS, ping_due, uses_transaction_pooling
-from todo.dburl import parse_database_url
+from todo.db.postgres import SERVER_TIMEOUT_FIRST_SECONDS, ping_due, uses_transaction_pooling
+from todo.db.urls import parse_database_url
 
 NEON = "postgresql://u:p@ep-x-123.eu-central-1.aws.neon.tech/db?sslmode=require"
 

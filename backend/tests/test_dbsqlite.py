@@ -6,8 +6,8 @@ import httpx
 
 from todo.config import Settings
 from todo.db import Database
+from todo.db.migrate import upgrade
 from todo.main import create_app
-from todo.migrate import upgrade
 
 BUSY_TIMEOUT = 0.3
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from todo.dburl import DatabaseTarget, parse_database_url
+from todo.db.urls import DatabaseTarget, parse_database_url
 
 NEON = (
     "postgresql://u:p@ep-x-123.eu-central-1.aws.neon.tech/db"

@@ -1,6 +1,6 @@
 import pytest
 
-from todo.etags import EntityTags, format_etag, parse_entity_tags
+from todo.http.etags import EntityTags, format_etag, parse_entity_tags
 
 
 def test_an_etag_is_the_quoted_version() -> None:

@@ -11,15 +11,15 @@ from fastapi import FastAPI
 
 from todo.config import Settings
 from todo.db import Database
-from todo.logs import (
+from todo.http.logs import (
     HANDLER_NAME,
     JsonFormatter,
     KeyValueFormatter,
     RequestIdFilter,
     configure_logging,
 )
+from todo.http.request_context import current_request_id
 from todo.main import create_app
-from todo.request_context import current_request_id
 
 SECRET = "the body must never be logged"
 

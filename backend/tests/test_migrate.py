@@ -16,8 +16,8 @@ from tests.postgres import admin_connection, with_database
 from todo import tables as _tables  # noqa: F401  (registers every table)
 from todo.config import Settings
 from todo.db import Database
-from todo.metadata import metadata
-from todo.migrate import context_options, downgrade, upgrade
+from todo.db.metadata import metadata
+from todo.db.migrate import context_options, downgrade, upgrade
 
 
 def schema_differences(connection: Connection) -> list[object]:

@@ -13,11 +13,12 @@ from uuid import uuid4
 
 import httpx
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from tests.conftest import DatabaseUrls
 from tests.environment import TEST_POSTGRES_ADMIN_URL, only_on
+from tests.helpers import session
 from tests.postgres import admin_connection, terminate_backends
 from tests.tcp_proxy import TcpProxy
 from todo.config import Settings
@@ -96,8 +97,8 @@ async def service(
 
 
 async def count_tasks(database: Database) -> int:
-    async with database.sessionmaker() as session:
-        return int(await session.scalar(select(func.count()).select_from(Task)) or 0)
+    async with session(database) as orm:
+        return int(await orm.scalar(select(func.count()).select_from(Task)) or 0)
 
 
 def assert_unavailable(response: httpx.Response, elapsed: float | None = None) -> None:
@@ -112,11 +113,7 @@ def assert_unavailable(response: httpx.Response, elapsed: float | None = None) -
 def on_statement(
     database: Database, contains: str, action: Callable[[], None], times: int = 1
 ) -> list[str]:
-    """Call `action` just before the first `times` statements containing `contains` are sent.
-
-    On the session paths through SQLAlchemy's event, on the direct ones (todo.dbdirect)
-    through their listeners.
-    """
+    """Call `action` just before the first `times` statements containing `contains` are sent."""
     seen: list[str] = []
 
     def before(statement: str) -> None:
@@ -125,18 +122,13 @@ def on_statement(
             if len(seen) <= times:
                 action()
 
-    event.listen(
-        database.engine.sync_engine, "before_cursor_execute", lambda *args: before(str(args[2]))
-    )
-    assert database.direct is not None
-    database.direct.listeners.append(before)
+    database.listeners.append(before)
     return seen
 
 
 def commit_point(database: Database) -> str:
     """The statement whose sending commits a task's INSERT: itself, unless in a transaction."""
-    assert database.direct is not None
-    return "COMMIT" if database.direct.in_transaction else "INSERT INTO TASKS"
+    return "COMMIT" if database.single_statements_in_transaction else "INSERT INTO TASKS"
 
 
 async def test_refused_connections_fail_fast_and_recover_on_the_next_request(

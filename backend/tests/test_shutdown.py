@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from tests.conftest import DatabaseUrls
+from tests.helpers import session
 from todo.config import BACKEND_DIR
 from todo.db import Database
 from todo.tasks.models import Task
@@ -133,8 +134,8 @@ async def test_sigterm_lets_writes_in_flight_finish_and_loses_none(
     assert exit_code == 0
     assert "Application shutdown complete" in "".join(server.log)
     acknowledged = {UUID(json.loads(payload)["id"]) for _, payload in responses}
-    async with database.sessionmaker() as session:
+    async with session(database) as orm:
         statement = select(col(Task.id)).where(col(Task.user_id) == user_id)
-        stored = set((await session.scalars(statement)).all())
+        stored = set((await orm.scalars(statement)).all())
     assert acknowledged < stored
     assert len(stored) == IN_FLIGHT + 1

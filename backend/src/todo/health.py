@@ -1,8 +1,8 @@
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from todo.db import DatabaseDep
-from todo.problems import problem_docs
+from todo.deps import DatabaseDep
+from todo.http.problems import problem_docs
 
 router = APIRouter(tags=["health"])
 

@@ -9,28 +9,34 @@ from fastapi import Depends, FastAPI
 
 from todo import health
 from todo.auth.base import Authenticator
+from todo.auth.current_user import (
+    build_authenticator,
+    check_caller,
+    document_callers,
+    warn_if_exposed,
+)
 from todo.config import Settings, get_settings
 from todo.db import Database
-from todo.idempotency.http import IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER
-from todo.idempotency.purge import purge_periodically
-from todo.identity import build_authenticator, document_callers, warn_if_exposed
-from todo.logs import configure_logging
-from todo.metrics import Metrics, install_metrics
-from todo.middleware import (
+from todo.http.logs import configure_logging
+from todo.http.metrics import Metrics, install_metrics
+from todo.http.middleware import (
     BodySizeLimitMiddleware,
     CrossOriginMiddleware,
     UnexpectedErrorMiddleware,
 )
-from todo.problems import FieldProblem, Problem, install_problem_handlers
-from todo.ratelimit.docs import RATE_LIMIT_HEADER_DOCS
-from todo.ratelimit.limiters import create_limiter
-from todo.ratelimit.middleware import RateLimitHeadersMiddleware, enforce_rate_limit
-from todo.request_context import (
+from todo.http.problems import FieldProblem, Problem, install_problem_handlers
+from todo.http.request_context import (
     REQUEST_ID_HEADER,
     RequestContextMiddleware,
     document_request_id,
 )
+from todo.idempotency.http import IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER
+from todo.idempotency.purge import purge_periodically
+from todo.ratelimit.docs import RATE_LIMIT_HEADER_DOCS
+from todo.ratelimit.limiters import Limiter, create_limiter
+from todo.ratelimit.middleware import RateLimitHeadersMiddleware, enforce_rate_limit
 from todo.tasks import router as tasks_router
+from todo.users.service import Users
 
 
 def create_app(
@@ -52,7 +58,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         warn_if_exposed(settings)
-        purger = asyncio.create_task(purge_periodically(database.sessionmaker))
+        purger = asyncio.create_task(purge_periodically(database))
         # What exists now (modules, models, routes: 120,000 objects) lives as long
         # as the process. Frozen, the collector's full passes no longer walk it:
         # each took about 70 ms, stalling every request in flight.
@@ -82,7 +88,7 @@ def create_app(
         generate_unique_id_function=lambda route: route.name,
         # An API answers its own URLs; a redirect would have an empty, non-JSON body.
         redirect_slashes=False,
-        # The service logs and counts requests itself (todo.request_context).
+        # The service logs and counts requests itself (todo.http.request_context).
         # FastAPI's native OpenTelemetry would otherwise look up the global
         # providers, environment variables included, on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
@@ -91,14 +97,43 @@ def create_app(
     app.state.database = database
     app.state.authenticator = authenticator
     app.state.limiter = limiter
+    app.state.users = Users(database)
 
-    install_problem_handlers(app)
+    install_problem_handlers(app, check_caller=check_caller)
     app.include_router(health.router)
     rate_limited = [Depends(enforce_rate_limit)] if limiter is not None else []
     app.include_router(tasks_router.router, dependencies=rate_limited)
     if settings.metrics_enabled:
         metrics = install_metrics(app, settings, database)
 
+    _add_middleware(app, settings, authenticator, limiter=limiter, metrics=metrics)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = FastAPI.openapi(app)
+            schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+            for model in (Problem, FieldProblem):
+                model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                schemas.update(model_schema.pop("$defs", {}))
+                schemas[model.__name__] = model_schema
+            document_callers(schema, authenticator)
+            document_request_id(schema)
+            _document_rate_limit_headers(schema)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def _add_middleware(
+    app: FastAPI,
+    settings: Settings,
+    authenticator: Authenticator,
+    *,
+    limiter: Limiter | None,
+    metrics: Metrics | None,
+) -> None:
     # Added innermost first: CORS wraps the app's own middleware, so even a 500
     # carries its headers, and the request context wraps CORS, so that every response, a
     # preflight's included, carries its request id and is logged and counted.
@@ -131,23 +166,6 @@ def create_app(
         max_age=600,
     )
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = FastAPI.openapi(app)
-            schemas = schema.setdefault("components", {}).setdefault("schemas", {})
-            for model in (Problem, FieldProblem):
-                model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-                schemas.update(model_schema.pop("$defs", {}))
-                schemas[model.__name__] = model_schema
-            document_callers(schema, authenticator)
-            document_request_id(schema)
-            _document_rate_limit_headers(schema)
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
-    return app
 
 
 def _document_rate_limit_headers(schema: dict[str, Any]) -> None:

@@ -3,8 +3,8 @@
 Migrations and their tests import this module; a new model module is added here.
 """
 
+from todo.db.metadata import metadata
 from todo.idempotency import models as idempotency_models
-from todo.metadata import metadata
 from todo.tasks import models as tasks_models
 from todo.users import models as users_models
 

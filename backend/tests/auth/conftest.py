@@ -7,9 +7,9 @@ import pytest
 from fastapi import FastAPI
 
 from tests.auth.issuer import AUDIENCE, ISSUER, FakeClock, JwksServer, SigningKey, new_key
+from todo.auth.current_user import build_authenticator
 from todo.config import Settings
 from todo.db import Database
-from todo.identity import build_authenticator
 from todo.main import create_app
 
 CACHE_SECONDS = 300

@@ -4,10 +4,12 @@ import asyncio
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlmodel import col
 
 from tests.auth.issuer import ISSUER, SigningKey, bearer, claims
+from tests.helpers import session
 from todo.db import Database
 from todo.users.models import User, UserIdentity
 from todo.users.service import user_for_identity
@@ -23,24 +25,24 @@ async def _create_task(
 
 
 async def _count(database: Database, model: type[User] | type[UserIdentity]) -> int:
-    async with database.sessionmaker() as session:
-        return (await session.scalar(select(func.count()).select_from(model))) or 0
+    async with session(database) as orm:
+        return (await orm.scalar(select(func.count()).select_from(model))) or 0
 
 
 async def test_a_subject_keeps_its_user_across_requests_and_processes(
-    jwt_client: httpx.AsyncClient, signing_key: SigningKey, database: Database
+    jwt_app: FastAPI, jwt_client: httpx.AsyncClient, signing_key: SigningKey, database: Database
 ) -> None:
     token = signing_key.sign(claims("better-auth-user-QeUuAJnj"))
     first = await _create_task(jwt_client, token)
     # Another process knows nothing of this one's cache.
-    database.known_identities.clear()
+    jwt_app.state.users.forget()
     second = await _create_task(jwt_client, signing_key.sign(claims("better-auth-user-QeUuAJnj")))
 
     assert first["user_id"] == second["user_id"]
     listed = await jwt_client.get("/api/tasks", headers=bearer(token))
     assert {task["id"] for task in listed.json()} == {first["id"], second["id"]}
-    async with database.sessionmaker() as session:
-        link = await session.scalar(select(UserIdentity))
+    async with session(database) as orm:
+        link = await orm.scalar(select(UserIdentity))
     assert link is not None
     assert (link.issuer, link.subject) == (ISSUER, "better-auth-user-QeUuAJnj")
     assert str(link.user_id) == first["user_id"]
@@ -68,10 +70,9 @@ async def test_the_same_subject_at_two_issuers_is_two_users(
     database: Database, app: object
 ) -> None:
     # `app` empties the tables afterwards.
-    async with database.sessionmaker() as session:
-        here = await user_for_identity(session, "https://auth.example", "user-1")
-        there = await user_for_identity(session, "https://other.example", "user-1")
-        again = await user_for_identity(session, "https://auth.example", "user-1")
+    here = await user_for_identity(database, "https://auth.example", "user-1")
+    there = await user_for_identity(database, "https://other.example", "user-1")
+    again = await user_for_identity(database, "https://auth.example", "user-1")
 
     assert here != there
     assert here == again
@@ -96,12 +97,11 @@ async def test_concurrent_links_of_a_subject_agree_on_one_user(
     database: Database, app: object
 ) -> None:
     async def link() -> object:
-        async with database.sessionmaker() as session:
-            return await user_for_identity(session, ISSUER, "racer")
+        return await user_for_identity(database, ISSUER, "racer")
 
     user_ids = await asyncio.gather(*(link() for _ in range(20)))
 
     assert len(set(user_ids)) == 1
-    async with database.sessionmaker() as session:
-        users = (await session.scalars(select(col(User.id)))).all()
+    async with session(database) as orm:
+        users = (await orm.scalars(select(col(User.id)))).all()
     assert users == [user_ids[0]]

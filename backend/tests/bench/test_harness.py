@@ -17,8 +17,8 @@ from tests.environment import only_on
 from tests.postgres import with_database
 from todo.config import Settings
 from todo.db import Database
+from todo.db.migrate import upgrade
 from todo.main import create_app
-from todo.migrate import upgrade
 
 USERS, TASKS_PER_USER = 2, 3
 

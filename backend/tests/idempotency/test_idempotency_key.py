@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import func, select, update
 
 from todo.db import Database
+from todo.db.types import utcnow
 from todo.idempotency.http import KEY_PATTERN, InvalidIdempotencyKeyError, parse_idempotency_key
 from todo.idempotency.models import IdempotencyRecord
-from todo.timestamps import utcnow
 
 Headers = dict[str, str]
 

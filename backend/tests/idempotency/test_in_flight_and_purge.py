@@ -10,10 +10,10 @@ from sqlalchemy import func, select, text, update
 
 from tests.apps import client_with
 from todo.db import Database
+from todo.db.types import utcnow
 from todo.idempotency.models import IdempotencyRecord
 from todo.idempotency.purge import purge_periodically
 from todo.idempotency.service import purge_expired
-from todo.timestamps import utcnow
 
 Headers = dict[str, str]
 
@@ -150,7 +150,7 @@ async def test_purge_removes_expired_keys_in_batches_and_keeps_live_ones(
         "/api/tasks", json={"title": "a"}, headers={**headers, "Idempotency-Key": "live"}
     )
 
-    purged = await purge_expired(database.sessionmaker, batch_size=2)
+    purged = await purge_expired(database, batch_size=2)
 
     assert purged == 5
     assert await _stored_keys(database) == 1
@@ -177,7 +177,7 @@ async def test_the_app_purges_expired_keys_once_it_has_started(
 async def test_the_purge_comes_round_again(
     database: Database, client: httpx.AsyncClient, headers: Headers
 ) -> None:
-    purger = asyncio.create_task(purge_periodically(database.sessionmaker, interval=0.05))
+    purger = asyncio.create_task(purge_periodically(database, interval=0.05))
     try:
         await client.post(
             "/api/tasks", json={"title": "a"}, headers={**headers, "Idempotency-Key": "k"}

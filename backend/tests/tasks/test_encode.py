@@ -5,8 +5,8 @@ from uuid import uuid4
 
 import pytest
 
-from todo.tasks.direct import TaskRow
 from todo.tasks.encode import task_json, tasks_json
+from todo.tasks.models import TaskRow
 from todo.tasks.schemas import TaskRead
 
 

@@ -9,11 +9,11 @@ from uuid import UUID, uuid4
 import httpx
 import pytest
 
-from tests.helpers import assert_problem, create_task
+from tests.helpers import assert_problem, create_task, session
 from todo.db import Database
+from todo.db.types import utcnow
 from todo.tasks.cursor import Cursor, encode_cursor
 from todo.tasks.models import Task
-from todo.timestamps import utcnow
 from todo.users.service import ensure_user
 
 
@@ -33,10 +33,10 @@ async def _seed(database: Database, user_id: str, count: int) -> list[Task]:
         )
         for i in range(count)
     ]
-    async with database.sessionmaker() as session:
-        await ensure_user(session, owner)
-        session.add_all(tasks)
-        await session.commit()
+    await ensure_user(database, owner)
+    async with session(database) as orm:
+        orm.add_all(tasks)
+        await orm.commit()
     return sorted(tasks, key=lambda task: (task.created_at, task.id), reverse=True)
 
 

@@ -8,7 +8,7 @@ from fastapi import Request
 from todo.auth.base import Subject, add_operation_field
 from todo.auth.errors import InvalidTokenError, MissingTokenError
 from todo.auth.tokens import TokenVerifier
-from todo.problems import problem_docs
+from todo.http.problems import problem_docs
 
 SECURITY_SCHEME = "bearerAuth"
 # RFC 6750 section 2.1: the b64token syntax.

@@ -1,8 +1,9 @@
 """The Idempotency-Key header (draft-ietf-httpapi-idempotency-key-header).
 
-A route hands `respond_once` the write to run; the first request with a key
-runs it and stores its response in the same transaction, a retry gets that
-response back marked `Idempotent-Replayed: true`.
+A route hands `respond_once` its write and how to answer its outcome. Without
+a key the write runs on its own; with one, the first request runs it and
+stores its response in the same transaction, and a retry gets that response
+back marked `Idempotent-Replayed: true`.
 """
 
 import hashlib
@@ -10,18 +11,20 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from fastapi import Request, Response
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from todo.db import request_session
+from todo.db import Runner
+from todo.db.outages import is_lock_timeout
+from todo.deps import database_of, settings_of
 from todo.errors import BadRequestError
 from todo.idempotency import service
 from todo.idempotency.models import KEY_MAX_LENGTH
 from todo.idempotency.service import IdempotencyKeyInFlightError, StoredResponse
+
+T = TypeVar("T")
 
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -69,7 +72,7 @@ def parse_idempotency_key(raw: str) -> str:
     return key
 
 
-# Read straight from the request, like If-Match (see todo.conditional).
+# Read straight from the request, like If-Match (see todo.http.conditional).
 IDEMPOTENCY_KEY_PARAMETER: dict[str, Any] = {
     "name": IDEMPOTENCY_KEY_HEADER,
     "in": "header",
@@ -97,11 +100,6 @@ def fingerprint(method: str, path: str, payload: object) -> str:
     return hashlib.sha256(f"{method}\n{path}\n{body}".encode()).hexdigest()
 
 
-def to_response(stored: StoredResponse) -> Response:
-    """`stored` as the response it was when first given."""
-    return Response(stored.body, status_code=stored.status_code, headers=stored.headers)
-
-
 def replay(stored: StoredResponse) -> Response:
     return Response(
         stored.body,
@@ -110,35 +108,50 @@ def replay(stored: StoredResponse) -> Response:
     )
 
 
+def _stored(response: Response) -> StoredResponse:
+    headers = {name: value for name, value in response.headers.items() if name != "content-length"}
+    return StoredResponse(response.status_code, headers, bytes(response.body))
+
+
 async def respond_once(
     request: Request,
     user_id: UUID,
-    key: str,
-    payload: object,
-    write: Callable[[AsyncSession], Awaitable[StoredResponse]],
+    write: Callable[[Runner], Awaitable[T]],
+    respond: Callable[[T], Response],
+    *,
+    payload: object = None,
 ) -> Response:
-    """Run `write` once per key, storing its response with it in one transaction.
+    """Run `write` and answer `respond(outcome)`, at most once per Idempotency-Key.
 
-    `write` makes its change on the session it is given and must not commit.
+    Without a key the write runs as it would anywhere. With one, it runs inside
+    the key's transaction, which stores the response with the change.
+    `payload` is the validated body, part of what makes two requests the same.
     """
-    settings = request.app.state.settings
-    async with request_session(request) as session:
-        stored = await service.reserve(
-            session,
-            user_id,
-            key,
-            fingerprint(request.method, request.url.path, payload),
-            ttl=timedelta(seconds=settings.idempotency_ttl_seconds),
-            wait=timedelta(seconds=settings.idempotency_wait_seconds),
-        )
-        if stored is not None:
-            return replay(stored)
-        try:
-            outcome = await write(session)
-            await service.complete(session, user_id, key, outcome)
-            await session.commit()
-        except DBAPIError as error:
-            if service.is_lock_timeout(error):
-                raise IdempotencyKeyInFlightError() from error
-            raise
-    return to_response(outcome)
+    key = idempotency_key(request)
+    database = database_of(request)
+    if key is None:
+        return respond(await write(database))
+    settings = settings_of(request)
+    request_fingerprint = fingerprint(request.method, request.url.path, payload)
+    try:
+        # A first request still holding the key (or the task's row) is waited
+        # for only so long: past it, 409.
+        async with database.transaction(
+            lock_timeout=settings.idempotency_wait_seconds
+        ) as transaction:
+            stored = await service.reserve(
+                transaction,
+                user_id,
+                key,
+                request_fingerprint,
+                ttl=timedelta(seconds=settings.idempotency_ttl_seconds),
+            )
+            if stored is not None:
+                return replay(stored)
+            response = respond(await write(transaction))
+            await service.complete(transaction, user_id, key, _stored(response))
+    except Exception as error:
+        if is_lock_timeout(error):
+            raise IdempotencyKeyInFlightError() from error
+        raise
+    return response

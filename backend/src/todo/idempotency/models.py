@@ -5,8 +5,8 @@ from uuid import UUID
 from sqlalchemy import JSON, Column, Index, Integer, LargeBinary, String, Uuid
 from sqlmodel import Field, SQLModel
 
-from todo.metadata import metadata  # noqa: F401  (the naming convention)
-from todo.timestamps import UTCDateTime
+from todo.db.metadata import metadata  # noqa: F401  (the naming convention)
+from todo.db.types import UTCDateTime
 
 __all__ = ["KEY_MAX_LENGTH", "IdempotencyRecord"]
 

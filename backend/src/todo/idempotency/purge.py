@@ -8,8 +8,7 @@ doing so at once only share the work.
 import asyncio
 import logging
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
+from todo.db import Database
 from todo.idempotency.service import purge_expired
 
 PURGE_INTERVAL_SECONDS = 15 * 60
@@ -17,9 +16,9 @@ PURGE_INTERVAL_SECONDS = 15 * 60
 logger = logging.getLogger("todo.idempotency")
 
 
-async def _purge_logged(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+async def _purge_logged(database: Database) -> None:
     try:
-        purged = await purge_expired(sessionmaker)
+        purged = await purge_expired(database)
     except Exception:
         # A database that is down now may be back by the next round.
         logger.exception("purging expired idempotency keys failed")
@@ -28,9 +27,7 @@ async def _purge_logged(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
             logger.info("purged %d expired idempotency keys", purged)
 
 
-async def purge_periodically(
-    sessionmaker: async_sessionmaker[AsyncSession], interval: float = PURGE_INTERVAL_SECONDS
-) -> None:
+async def purge_periodically(database: Database, interval: float = PURGE_INTERVAL_SECONDS) -> None:
     while True:
-        await _purge_logged(sessionmaker)
+        await _purge_logged(database)
         await asyncio.sleep(interval)

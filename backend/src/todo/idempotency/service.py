@@ -10,18 +10,17 @@ from datetime import datetime, timedelta
 from http import HTTPStatus
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, and_, delete, select, text, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlmodel import col
+from sqlalchemy import ColumnElement, and_, bindparam, delete, select, tuple_, update
 
+from todo.db import Database, Runner
+from todo.db.statements import insert_on_conflict
+from todo.db.types import UTCDateTime, utcnow
 from todo.errors import TodoError
 from todo.idempotency.models import IdempotencyRecord
-from todo.timestamps import utcnow
 
 PURGE_BATCH_SIZE = 1000
-_LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL: lock_timeout expired
+
+_KEYS = IdempotencyRecord.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,115 +54,103 @@ class IdempotencyKeyInFlightError(TodoError):
         )
 
 
-def is_lock_timeout(error: DBAPIError) -> bool:
-    return getattr(error.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE
+def _key_is() -> ColumnElement[bool]:
+    return and_(
+        _KEYS.c.user_id == bindparam("owner_id"), _KEYS.c.key == bindparam("idempotency_key")
+    )
 
 
-def _key_is(user_id: UUID, key: str) -> ColumnElement[bool]:
-    return and_(col(IdempotencyRecord.user_id) == user_id, col(IdempotencyRecord.key) == key)
+_NEW_KEY = insert_on_conflict(_KEYS).values(
+    user_id=bindparam("owner_id"),
+    key=bindparam("idempotency_key"),
+    fingerprint=bindparam("new_fingerprint"),
+    expires_at=bindparam("expires_at", type_=UTCDateTime()),
+)
+# An expired key is taken over, as if it were new.
+_CLAIM = _NEW_KEY.on_conflict_do_update(
+    index_elements=[_KEYS.c.user_id, _KEYS.c.key],
+    set_={
+        "fingerprint": _NEW_KEY.excluded.fingerprint,
+        "expires_at": _NEW_KEY.excluded.expires_at,
+        "status_code": None,
+        "response_headers": None,
+        "response_body": None,
+    },
+    where=_KEYS.c.expires_at <= bindparam("now", type_=UTCDateTime()),
+).returning(_KEYS.c.key)
+_STORED = select(
+    _KEYS.c.fingerprint, _KEYS.c.status_code, _KEYS.c.response_headers, _KEYS.c.response_body
+).where(_key_is())
+_COMPLETE = (
+    update(_KEYS)
+    .where(_key_is())
+    .values(
+        status_code=bindparam("new_status_code"),
+        response_headers=bindparam("new_response_headers"),
+        response_body=bindparam("new_response_body"),
+    )
+)
+_PURGE = (
+    delete(_KEYS)
+    .where(
+        tuple_(_KEYS.c.user_id, _KEYS.c.key).in_(
+            select(_KEYS.c.user_id, _KEYS.c.key)
+            .where(_KEYS.c.expires_at <= bindparam("now", type_=UTCDateTime()))
+            .limit(bindparam("batch_size"))
+        )
+    )
+    .returning(_KEYS.c.key)
+)
 
 
 async def reserve(
-    session: AsyncSession,
-    user_id: UUID,
-    key: str,
-    fingerprint: str,
-    *,
-    ttl: timedelta,
-    wait: timedelta,
+    transaction: Runner, user_id: UUID, key: str, fingerprint: str, *, ttl: timedelta
 ) -> StoredResponse | None:
     """Claim `key` for this request, or get the response stored for it.
 
     None means the key is this request's: do the write, then `complete`, then
     commit. A concurrent request with the same key blocks on the claimed row
     until this transaction ends (SQLite serialises writers anyway), then sees
-    the stored outcome, or claims the key itself if this one rolled back.
+    the stored outcome, or claims the key itself if this one rolled back. The
+    transaction's lock timeout bounds that wait.
     """
     now = utcnow()
-    postgres = session.get_bind().dialect.name == "postgresql"
-    insert = postgresql.insert if postgres else sqlite.insert
-    new_row = insert(IdempotencyRecord).values(
-        user_id=user_id, key=key, fingerprint=fingerprint, expires_at=now + ttl
-    )
-    # An expired key is taken over, as if it were new.
-    claim = new_row.on_conflict_do_update(
-        index_elements=[col(IdempotencyRecord.user_id), col(IdempotencyRecord.key)],
-        set_={
-            "fingerprint": new_row.excluded.fingerprint,
-            "expires_at": new_row.excluded.expires_at,
-            "status_code": None,
-            "response_headers": None,
-            "response_body": None,
-        },
-        where=col(IdempotencyRecord.expires_at) <= now,
-    ).returning(col(IdempotencyRecord.key))
-
-    if postgres:
-        # Wait for a first request holding the key only so long. The bound
-        # stays for the rest of this (short) transaction: the caller answers
-        # 409 to any lock wait that outlasts it.
-        milliseconds = max(1, int(wait / timedelta(milliseconds=1)))
-        await session.execute(text(f"SET LOCAL lock_timeout = {milliseconds}"))
-    try:
-        claimed = (await session.execute(claim)).first() is not None
-    except DBAPIError as error:
-        if is_lock_timeout(error):
-            raise IdempotencyKeyInFlightError() from error
-        raise
-    if claimed:
+    key_params = {"owner_id": user_id, "idempotency_key": key}
+    claim = {**key_params, "new_fingerprint": fingerprint, "expires_at": now + ttl, "now": now}
+    if await transaction.fetch(_CLAIM, claim):
         return None
-
-    record = await session.scalar(select(IdempotencyRecord).where(_key_is(user_id, key)))
-    if record is None or record.status_code is None:
+    stored = await transaction.fetch(_STORED, key_params)
+    if not stored or stored[0][1] is None:
         # Purged in between, or never completed: either way, not ours to replay.
         raise IdempotencyKeyInFlightError()
-    if record.fingerprint != fingerprint:
+    stored_fingerprint, status_code, headers, body = stored[0]
+    if stored_fingerprint != fingerprint:
         raise IdempotencyKeyReusedError()
-    return StoredResponse(
-        status_code=record.status_code,
-        headers=dict(record.response_headers or {}),
-        body=record.response_body or b"",
-    )
+    return StoredResponse(status_code=status_code, headers=dict(headers or {}), body=body or b"")
 
 
-async def complete(
-    session: AsyncSession, user_id: UUID, key: str, response: StoredResponse
-) -> None:
+async def complete(transaction: Runner, user_id: UUID, key: str, response: StoredResponse) -> None:
     """Store the outcome on the claimed row; the caller commits it with the write."""
-    await session.execute(
-        update(IdempotencyRecord)
-        .where(_key_is(user_id, key))
-        .values(
-            status_code=response.status_code,
-            response_headers=response.headers,
-            response_body=response.body,
-        )
-        .execution_options(synchronize_session=False)
+    await transaction.fetch(
+        _COMPLETE,
+        {
+            "owner_id": user_id,
+            "idempotency_key": key,
+            "new_status_code": response.status_code,
+            "new_response_headers": response.headers,
+            "new_response_body": response.body,
+        },
     )
 
 
 async def purge_expired(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    *,
-    now: datetime | None = None,
-    batch_size: int = PURGE_BATCH_SIZE,
+    database: Database, *, now: datetime | None = None, batch_size: int = PURGE_BATCH_SIZE
 ) -> int:
     """Delete expired keys in short transactions; how many went."""
-    now = now or utcnow()
-    expired = (
-        select(col(IdempotencyRecord.user_id), col(IdempotencyRecord.key))
-        .where(col(IdempotencyRecord.expires_at) <= now)
-        .limit(batch_size)
-    )
-    statement = delete(IdempotencyRecord).where(
-        tuple_(col(IdempotencyRecord.user_id), col(IdempotencyRecord.key)).in_(expired)
-    )
+    params = {"now": now or utcnow(), "batch_size": batch_size}
     total = 0
     while True:
-        async with sessionmaker() as session:
-            result = await session.execute(statement)
-            deleted: int = result.rowcount  # type: ignore[attr-defined]
-            await session.commit()
+        deleted = len(await database.fetch(_PURGE, params, repeatable=True))
         total += deleted
         if deleted < batch_size:
             return total

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from todo.problems import problem_docs
+from todo.http.problems import problem_docs
 
 RATE_LIMIT_HEADER_DOCS: dict[str, Any] = {
     "RateLimit-Policy": {

@@ -11,8 +11,8 @@ from fastapi import Request
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from todo.auth.current_user import CurrentUser
 from todo.errors import TodoError
-from todo.identity import CurrentUser
 from todo.ratelimit.limiters import Limiter
 
 _HEADERS_STATE_KEY = "rate_limit_headers"

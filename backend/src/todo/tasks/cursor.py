@@ -10,8 +10,8 @@ from datetime import datetime
 from typing import NamedTuple
 from uuid import UUID
 
+from todo.db.types import EPOCH, ONE_MICROSECOND
 from todo.errors import InvalidFieldError
-from todo.timestamps import EPOCH, ONE_MICROSECOND
 
 # 17 digits reach the year 5138, well inside what both databases store.
 CURSOR_PATTERN = r"^[0-9]{1,17}\.[0-9a-f]{32}$"

@@ -2,8 +2,8 @@
 
 from typing import Any
 
-from todo.conditional import ETAG_HEADER_DOC
-from todo.problems import problem_docs
+from todo.http.conditional import ETAG_HEADER_DOC
+from todo.http.problems import problem_docs
 
 LOCATION_HEADER_DOC: dict[str, Any] = {
     "Location": {"description": "The new task's URL.", "schema": {"type": "string"}}

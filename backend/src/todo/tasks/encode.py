@@ -10,22 +10,19 @@ from typing import Any
 
 import orjson
 
-from todo.tasks.service import TaskRecord
+from todo.tasks.models import TaskRow
+from todo.tasks.schemas import TaskRead
 
 # "Z" for UTC, as pydantic writes it.
 _OPTIONS = orjson.OPT_UTC_Z
+# The document's fields, in its order: the row's columns but the last, the
+# version (which the ETag carries).
+_FIELDS = tuple(TaskRead.model_fields)
+assert TaskRow._fields == (*_FIELDS, "version"), "TaskRead and TaskRow name the same fields"
 
 
-def _fields(task: TaskRecord) -> dict[str, Any]:
-    return {
-        "id": task.id,
-        "user_id": task.user_id,
-        "title": task.title,
-        "description": task.description,
-        "status": task.status,
-        "created_at": task.created_at,
-        "updated_at": task.updated_at,
-    }
+def _fields(task: TaskRow) -> dict[str, Any]:
+    return dict(zip(_FIELDS, task, strict=False))
 
 
 def _other(value: Any) -> str:
@@ -33,9 +30,9 @@ def _other(value: Any) -> str:
     return str(value)
 
 
-def task_json(task: TaskRecord) -> bytes:
+def task_json(task: TaskRow) -> bytes:
     return orjson.dumps(_fields(task), default=_other, option=_OPTIONS)
 
 
-def tasks_json(tasks: Iterable[TaskRecord]) -> bytes:
+def tasks_json(tasks: Iterable[TaskRow]) -> bytes:
     return orjson.dumps([_fields(task) for task in tasks], default=_other, option=_OPTIONS)

@@ -1,28 +1,24 @@
+"""The task routes: parse the request, run one service operation, answer its outcome."""
+
+from functools import partial
 from http import HTTPStatus
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response, status
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from todo.conditional import (
+from todo.auth.current_user import CurrentUser
+from todo.deps import DatabaseDep
+from todo.http.conditional import (
     ETAG_HEADER_DOC,
     IF_MATCH_PARAMETER,
     IF_NONE_MATCH_PARAMETER,
     expected_versions,
     none_match,
 )
-from todo.etags import format_etag
-from todo.idempotency.http import (
-    IDEMPOTENCY_KEY_PARAMETER,
-    REPLAYED_HEADER_DOC,
-    idempotency_key,
-    respond_once,
-    to_response,
-)
-from todo.idempotency.service import StoredResponse
-from todo.identity import CurrentUser
-from todo.problems import problem_docs
+from todo.http.etags import format_etag
+from todo.http.problems import problem_docs
+from todo.idempotency.http import IDEMPOTENCY_KEY_PARAMETER, REPLAYED_HEADER_DOC, respond_once
 from todo.ratelimit.docs import RATE_LIMITED_DOCS
 from todo.tasks import service
 from todo.tasks.cursor import CURSOR_PATTERN, Cursor, decode_cursor, encode_cursor
@@ -34,10 +30,8 @@ from todo.tasks.docs import (
     with_headers,
 )
 from todo.tasks.encode import task_json, tasks_json
-from todo.tasks.models import TaskStatus
+from todo.tasks.models import TaskRow, TaskStatus
 from todo.tasks.schemas import TaskCreate, TaskRead, TaskUpdate
-from todo.tasks.service import TaskRecord
-from todo.tasks.store import TaskStoreDep
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -49,14 +43,17 @@ router = APIRouter(
 )
 
 
-def _task_response(
-    task: TaskRecord, status_code: int = HTTPStatus.OK, location: str | None = None
-) -> StoredResponse:
-    """The response for `task`, as bytes that a retry can also be given back verbatim."""
-    headers = {"Content-Type": "application/json", "ETag": format_etag(task.version)}
-    if location is not None:
-        headers["Location"] = location
-    return StoredResponse(status_code, headers, task_json(task))
+def _task_response(task: TaskRow) -> Response:
+    return Response(
+        task_json(task), media_type="application/json", headers={"ETag": format_etag(task.version)}
+    )
+
+
+def _created(task: TaskRow) -> Response:
+    response = _task_response(task)
+    response.status_code = HTTPStatus.CREATED
+    response.headers["Location"] = f"{router.prefix}/{task.id}"
+    return response
 
 
 @router.get(
@@ -79,7 +76,7 @@ def _task_response(
 async def list_tasks(  # noqa: PLR0917  (FastAPI injects each by name)
     request: Request,
     user_id: CurrentUser,
-    store: TaskStoreDep,
+    database: DatabaseDep,
     status_filter: Annotated[
         TaskStatus | None, Query(alias="status", description="Only tasks with this status.")
     ] = None,
@@ -96,7 +93,9 @@ async def list_tasks(  # noqa: PLR0917  (FastAPI injects each by name)
 ) -> Response:
     after = decode_cursor(cursor) if cursor is not None else None
     # One extra row tells whether another page exists, without a COUNT.
-    tasks = await store.list_tasks(user_id, status=status_filter, limit=limit + 1, after=after)
+    tasks = await service.list_tasks(
+        database, user_id, status=status_filter, limit=limit + 1, after=after
+    )
     headers = {}
     if len(tasks) > limit:
         tasks = tasks[:limit]
@@ -121,21 +120,11 @@ async def list_tasks(  # noqa: PLR0917  (FastAPI injects each by name)
         **problem_docs(413, 415),
     },
 )
-async def create_task(
-    body: TaskCreate, request: Request, user_id: CurrentUser, store: TaskStoreDep
-) -> Response:
-    key = idempotency_key(request)
-    if key is None:
-        return to_response(_created(await store.create_task(user_id, body)))
-
-    async def create(session: AsyncSession) -> StoredResponse:
-        return _created(await service.create_task(session, user_id, body, commit=False))
-
-    return await respond_once(request, user_id, key, body.model_dump(mode="json"), create)
-
-
-def _created(task: TaskRecord) -> StoredResponse:
-    return _task_response(task, HTTPStatus.CREATED, location=f"{router.prefix}/{task.id}")
+async def create_task(body: TaskCreate, request: Request, user_id: CurrentUser) -> Response:
+    write = partial(service.create_task, user_id=user_id, data=body)
+    return await respond_once(
+        request, user_id, write, _created, payload=body.model_dump(mode="json")
+    )
 
 
 @router.get(
@@ -150,15 +139,15 @@ def _created(task: TaskRecord) -> StoredResponse:
     },
 )
 async def get_task(
-    task_id: UUID, request: Request, user_id: CurrentUser, store: TaskStoreDep
+    task_id: UUID, request: Request, user_id: CurrentUser, database: DatabaseDep
 ) -> Response:
-    task = await store.get_task(user_id, task_id)
+    task = await service.get_task(database, user_id, task_id)
     tags = none_match(request)
     if tags is not None and tags.matches(task.version):
         return Response(
             status_code=HTTPStatus.NOT_MODIFIED, headers={"ETag": format_etag(task.version)}
         )
-    return to_response(_task_response(task))
+    return _task_response(task)
 
 
 @router.put(
@@ -177,11 +166,11 @@ async def get_task(
     },
 )
 async def update_task(
-    task_id: UUID, body: TaskUpdate, request: Request, user_id: CurrentUser, store: TaskStoreDep
+    task_id: UUID, body: TaskUpdate, request: Request, user_id: CurrentUser, database: DatabaseDep
 ) -> Response:
     versions = expected_versions(request)
-    task = await store.update_task(user_id, task_id, body, expected_versions=versions)
-    return to_response(_task_response(task))
+    task = await service.update_task(database, user_id, task_id, body, expected_versions=versions)
+    return _task_response(task)
 
 
 @router.patch(
@@ -196,23 +185,14 @@ async def update_task(
         **IDEMPOTENT_WRITE_DOCS,
     },
 )
-async def toggle_task(
-    task_id: UUID, request: Request, user_id: CurrentUser, store: TaskStoreDep
-) -> Response:
-    versions = expected_versions(request)
-    key = idempotency_key(request)
-    if key is None:
-        return to_response(
-            _task_response(await store.toggle_task(user_id, task_id, expected_versions=versions))
-        )
-
-    async def toggle(session: AsyncSession) -> StoredResponse:
-        task = await service.toggle_task(
-            session, user_id, task_id, expected_versions=versions, commit=False
-        )
-        return _task_response(task)
-
-    return await respond_once(request, user_id, key, None, toggle)
+async def toggle_task(task_id: UUID, request: Request, user_id: CurrentUser) -> Response:
+    write = partial(
+        service.toggle_task,
+        user_id=user_id,
+        task_id=task_id,
+        expected_versions=expected_versions(request),
+    )
+    return await respond_once(request, user_id, write, _task_response)
 
 
 @router.delete(
@@ -225,7 +205,7 @@ async def toggle_task(
     response_class=Response,
 )
 async def delete_task(
-    task_id: UUID, request: Request, user_id: CurrentUser, store: TaskStoreDep
+    task_id: UUID, request: Request, user_id: CurrentUser, database: DatabaseDep
 ) -> None:
     versions = expected_versions(request)
-    await store.delete_task(user_id, task_id, expected_versions=versions)
+    await service.delete_task(database, user_id, task_id, expected_versions=versions)

@@ -1,247 +1,228 @@
-"""Task rules and queries. Every statement is scoped to its owner here.
+"""Task rules and statements: the only path to the tasks table.
 
-The operations answer `TaskRecord`s, the rows the statements return, rather
-than ORM objects: the API only reads a task's columns, and making an ORM
-instance (SQLAlchemy's identity map and instance state, SQLModel's pydantic
-state) per row cost more than the query itself, most of all for a page of 100.
-The statements are SQLAlchemy, run on the request's session, so every failure
-takes the same path to a 503 (`todo.db.request_session`). They serve SQLite,
-and on PostgreSQL the requests that need a transaction of their own (an
-Idempotency-Key); `todo.tasks.direct` is the same rules as one statement each.
+Each operation is one Core statement, built once, run on a `Runner`: the
+database itself (the statement is then its own transaction, one round trip
+on PostgreSQL) or a transaction the caller holds (an Idempotency-Key's).
+Every statement is scoped to its owner, a conditional write checks the
+version in the write itself, and a write that matched nothing is explained
+as 404 or 412 afterwards.
 """
 
 from collections.abc import Collection, Sequence
-from datetime import datetime
-from http import HTTPStatus
-from typing import Any, NoReturn, Protocol, cast
+from functools import cache
+from typing import Any, NoReturn
 from uuid import UUID, uuid4
 
 from sqlalchemy import (
     ColumnElement,
-    Uuid,
+    Select,
+    Update,
     and_,
+    bindparam,
     case,
     delete,
     insert,
-    literal,
     select,
     tuple_,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
+from sqlalchemy.sql.dml import ReturningDelete
 
-from todo.errors import NotFoundError, TodoError
-from todo.etags import format_etag
+from todo.db import Row, Runner
+from todo.db.types import IntegerSet, UTCDateTime, advance_timestamp, one_of, utcnow
 from todo.tasks.cursor import Cursor
-from todo.tasks.models import Task, TaskStatus
+from todo.tasks.errors import StaleTaskVersionError, TaskNotFoundError
+from todo.tasks.models import Task, TaskRow, TaskStatus
 from todo.tasks.schemas import TaskCreate, TaskUpdate
-from todo.timestamps import UTCDateTime, advance_timestamp, utcnow
-from todo.users.service import ensure_user
+
+_TASKS = Task.__table__  # type: ignore[attr-defined]
+_ROW = tuple(_TASKS.c[name] for name in TaskRow._fields)
 
 
-class TaskRecord(Protocol):
-    """A task's columns, read-only: what the operations below answer."""
-
-    @property
-    def id(self) -> UUID: ...
-    @property
-    def user_id(self) -> UUID: ...
-    @property
-    def title(self) -> str: ...
-    @property
-    def description(self) -> str | None: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def created_at(self) -> datetime: ...
-    @property
-    def updated_at(self) -> datetime: ...
-    @property
-    def version(self) -> int: ...
-
-
-_TABLE = Task.__table__  # type: ignore[attr-defined]
-_COLUMNS = tuple(_TABLE.c)
-
-
-class TaskNotFoundError(NotFoundError):
-    problem_type = "urn:todo:problem:task-not-found"
-    title = "Task not found"
-
-    def __init__(self, task_id: UUID) -> None:
-        super().__init__(f"There is no task {task_id} for this user.")
-
-
-class StaleTaskVersionError(TodoError):
-    status_code = HTTPStatus.PRECONDITION_FAILED
-    problem_type = "urn:todo:problem:stale-version"
-    title = "The task has changed"
-
-    def __init__(self, task_id: UUID, current_version: int) -> None:
-        # The current ETag lets the client fetch, merge and retry knowingly.
-        super().__init__(
-            f"Task {task_id} no longer has the version named in If-Match; nothing was changed.",
-            headers={"ETag": format_etag(current_version)},
-        )
-
-
-def owned_by(user_id: UUID, task_id: UUID | None = None) -> ColumnElement[bool]:
+def _owned(*, task: bool = True) -> ColumnElement[bool]:
     """The one ownership filter: another user's task is simply not found."""
-    if task_id is None:
-        return col(Task.user_id) == user_id
-    return and_(col(Task.user_id) == user_id, col(Task.id) == task_id)
+    owner = _TASKS.c.user_id == bindparam("owner_id")
+    return and_(owner, _TASKS.c.id == bindparam("task_id")) if task else owner
 
 
-async def create_task(
-    session: AsyncSession, user_id: UUID, data: TaskCreate, *, commit: bool = True
-) -> TaskRecord:
-    now = utcnow()
-    statement = (
-        insert(Task)
-        .values(
-            id=uuid4(),
-            user_id=user_id,
-            title=data.title,
-            description=data.description,
-            status=data.status.value,
-            created_at=now,
-            updated_at=now,
-        )
-        .returning(*_COLUMNS)
+def _matching(*, conditional: bool) -> ColumnElement[bool]:
+    """The task, and when the request is conditional only at one of the versions it names."""
+    if not conditional:
+        return _owned()
+    return and_(_owned(), one_of(_TASKS.c.version, bindparam("versions", type_=IntegerSet())))
+
+
+_GET = select(*_ROW).where(_owned())
+_VERSION = select(_TASKS.c.version).where(_owned())
+_INSERT = (
+    insert(_TASKS)
+    .values(
+        id=bindparam("task_id"),
+        user_id=bindparam("owner_id"),
+        title=bindparam("new_title"),
+        description=bindparam("new_description"),
+        status=bindparam("new_status"),
+        created_at=bindparam("now", type_=UTCDateTime()),
+        updated_at=bindparam("now", type_=UTCDateTime()),
     )
-    # The user row normally exists already; upserting it in the same
-    # transaction keeps the foreign key satisfied even if it does not.
-    await ensure_user(session, user_id, commit=False)
-    task = cast(TaskRecord, (await session.execute(statement)).one())
-    if commit:
-        await session.commit()
-    return task
+    .returning(*_ROW)
+)
+# One statement: the database flips whatever the row holds when the write
+# lands, so concurrent toggles each count.
+_TOGGLED = case(
+    (_TASKS.c.status == TaskStatus.PENDING.value, TaskStatus.COMPLETED.value),
+    else_=TaskStatus.PENDING.value,
+)
 
 
-async def get_task(session: AsyncSession, user_id: UUID, task_id: UUID) -> TaskRecord:
-    task = (await session.execute(select(*_COLUMNS).where(owned_by(user_id, task_id)))).first()
-    if task is None:
-        raise TaskNotFoundError(task_id)
-    return cast(TaskRecord, task)
+@cache
+def _list(*, by_status: bool, after: bool) -> Select[Any]:
+    statement = select(*_ROW).where(_owned(task=False))
+    if by_status:
+        statement = statement.where(_TASKS.c.status == bindparam("status"))
+    if after:
+        # A row comparison, which both databases answer from the index.
+        statement = statement.where(
+            tuple_(_TASKS.c.created_at, _TASKS.c.id)
+            < tuple_(
+                bindparam("after_created_at", type_=UTCDateTime()),
+                bindparam("after_id", type_=_TASKS.c.id.type),
+            )
+        )
+    return statement.order_by(_TASKS.c.created_at.desc(), _TASKS.c.id.desc()).limit(
+        bindparam("limit")
+    )
+
+
+@cache
+def _update(columns: tuple[str, ...], *, toggle: bool, conditional: bool) -> Update:
+    """Set `columns` from `new_<column>` (or flip the status); bump the version and the time."""
+    values: dict[str, Any] = {column: bindparam(f"new_{column}") for column in columns}
+    if toggle:
+        values["status"] = _TOGGLED
+    return (
+        update(_TASKS)
+        .where(_matching(conditional=conditional))
+        .values(
+            **values,
+            version=_TASKS.c.version + 1,
+            updated_at=advance_timestamp(
+                _TASKS.c.updated_at, bindparam("now", type_=UTCDateTime())
+            ),
+        )
+        .returning(*_ROW)
+    )
+
+
+@cache
+def _delete(*, conditional: bool) -> ReturningDelete[Any]:
+    return delete(_TASKS).where(_matching(conditional=conditional)).returning(_TASKS.c.id)
+
+
+def _task(row: Row) -> TaskRow:
+    return TaskRow(*row)
 
 
 async def list_tasks(
-    session: AsyncSession,
-    user_id: UUID,
-    *,
-    status: TaskStatus | None,
-    limit: int,
-    after: Cursor | None,
-) -> Sequence[TaskRecord]:
+    db: Runner, user_id: UUID, *, status: TaskStatus | None, limit: int, after: Cursor | None
+) -> list[TaskRow]:
     """Up to `limit` tasks, newest first, strictly after the cursor."""
-    statement = select(*_COLUMNS).where(owned_by(user_id))
+    params: dict[str, Any] = {"owner_id": user_id, "limit": limit}
     if status is not None:
-        statement = statement.where(col(Task.status) == status.value)
+        params["status"] = status.value
     if after is not None:
-        # A row comparison, which both databases answer from the index.
-        statement = statement.where(
-            tuple_(col(Task.created_at), col(Task.id))
-            < tuple_(literal(after.created_at, UTCDateTime()), literal(after.id, Uuid()))
-        )
-    statement = statement.order_by(col(Task.created_at).desc(), col(Task.id).desc()).limit(limit)
-    return cast(Sequence[TaskRecord], (await session.execute(statement)).all())
+        params.update(after_created_at=after.created_at, after_id=after.id)
+    rows = await db.fetch(_list(by_status=status is not None, after=after is not None), params)
+    return [_task(row) for row in rows]
 
 
-def _matching(
-    user_id: UUID, task_id: UUID, expected_versions: Collection[int] | None
-) -> ColumnElement[bool]:
-    """The task, and only at one of the versions a conditional request names."""
-    if expected_versions is None:
-        return owned_by(user_id, task_id)
-    return and_(owned_by(user_id, task_id), col(Task.version).in_(sorted(expected_versions)))
-
-
-async def _refuse_write(session: AsyncSession, user_id: UUID, task_id: UUID) -> NoReturn:
-    """Why a write matched no row: the task is missing (404) or has moved on (412).
-
-    Asked only after the write, so the answer never races the write itself.
-    """
-    version = await session.scalar(select(col(Task.version)).where(owned_by(user_id, task_id)))
-    if version is None:
+async def get_task(db: Runner, user_id: UUID, task_id: UUID) -> TaskRow:
+    rows = await db.fetch(_GET, {"owner_id": user_id, "task_id": task_id})
+    if not rows:
         raise TaskNotFoundError(task_id)
-    raise StaleTaskVersionError(task_id, version)
+    return _task(rows[0])
 
 
-async def _update_returning(
-    session: AsyncSession,
-    user_id: UUID,
-    task_id: UUID,
-    values: dict[str, Any],
-    expected_versions: Collection[int] | None,
-    *,
-    commit: bool = True,
-) -> TaskRecord:
-    now = literal(utcnow(), UTCDateTime())
-    # The version check and the write are one statement: of several writers
-    # holding the same version, exactly one matches.
-    statement = (
-        # On the table, not the entity: ORM-enabled DML costs more Python per
-        # statement, and the rows come back as plain records anyway.
-        update(_TABLE)
-        .where(_matching(user_id, task_id, expected_versions))
-        .values(
-            **values,
-            version=col(Task.version) + 1,
-            updated_at=advance_timestamp(col(Task.updated_at), now),
-        )
-        .returning(*_COLUMNS)
+async def create_task(db: Runner, user_id: UUID, data: TaskCreate) -> TaskRow:
+    """A new task of a user whose row exists (see todo.users.service.Users.ensure)."""
+    [row] = await db.fetch(
+        _INSERT,
+        {
+            "task_id": uuid4(),
+            "owner_id": user_id,
+            "new_title": data.title,
+            "new_description": data.description,
+            "new_status": data.status.value,
+            "now": utcnow(),
+        },
     )
-    task = cast(TaskRecord | None, (await session.execute(statement)).one_or_none())
-    if task is None:
-        await _refuse_write(session, user_id, task_id)
-    if commit:
-        await session.commit()
-    return task
+    return _task(row)
 
 
 async def update_task(
-    session: AsyncSession,
+    db: Runner,
     user_id: UUID,
     task_id: UUID,
     data: TaskUpdate,
     *,
     expected_versions: Collection[int] | None = None,
-) -> TaskRecord:
+) -> TaskRow:
     """`expected_versions`: write only if the task is at one of them (None: any)."""
-    return await _update_returning(session, user_id, task_id, data.changes(), expected_versions)
+    changes = data.changes()
+    columns = tuple(sorted(changes))
+    values = {f"new_{column}": changes[column] for column in columns}
+    statement = _update(columns, toggle=False, conditional=expected_versions is not None)
+    return await _write(db, statement, user_id, task_id, expected_versions, values)
 
 
 async def toggle_task(
-    session: AsyncSession,
-    user_id: UUID,
-    task_id: UUID,
-    *,
-    expected_versions: Collection[int] | None = None,
-    commit: bool = True,
-) -> TaskRecord:
-    # One statement: the database flips whatever the row holds when the write
-    # lands, so concurrent toggles each count.
-    flipped = case(
-        (col(Task.status) == TaskStatus.PENDING.value, TaskStatus.COMPLETED.value),
-        else_=TaskStatus.PENDING.value,
-    )
-    return await _update_returning(
-        session, user_id, task_id, {"status": flipped}, expected_versions, commit=commit
-    )
+    db: Runner, user_id: UUID, task_id: UUID, *, expected_versions: Collection[int] | None = None
+) -> TaskRow:
+    statement = _update((), toggle=True, conditional=expected_versions is not None)
+    return await _write(db, statement, user_id, task_id, expected_versions)
 
 
 async def delete_task(
-    session: AsyncSession,
+    db: Runner, user_id: UUID, task_id: UUID, *, expected_versions: Collection[int] | None = None
+) -> None:
+    params = _target(user_id, task_id, expected_versions)
+    if not await db.fetch(_delete(conditional=expected_versions is not None), params):
+        await _refuse(db, user_id, task_id)
+
+
+def _target(
+    user_id: UUID, task_id: UUID, expected_versions: Collection[int] | None
+) -> dict[str, Any]:
+    params: dict[str, Any] = {"owner_id": user_id, "task_id": task_id}
+    if expected_versions is not None:
+        params["versions"] = expected_versions
+    return params
+
+
+async def _write(  # noqa: PLR0917  (the parts of one write)
+    db: Runner,
+    statement: Update,
     user_id: UUID,
     task_id: UUID,
-    *,
-    expected_versions: Collection[int] | None = None,
-) -> None:
-    statement = (
-        delete(Task).where(_matching(user_id, task_id, expected_versions)).returning(col(Task.id))
-    )
-    deleted = (await session.execute(statement)).first()
-    if deleted is None:
-        await _refuse_write(session, user_id, task_id)
-    await session.commit()
+    expected_versions: Collection[int] | None,
+    values: dict[str, Any] | None = None,
+) -> TaskRow:
+    params = _target(user_id, task_id, expected_versions)
+    params["now"] = utcnow()
+    if values:
+        params.update(values)
+    rows: Sequence[Row] = await db.fetch(statement, params)
+    if not rows:
+        await _refuse(db, user_id, task_id)
+    return _task(rows[0])
+
+
+async def _refuse(db: Runner, user_id: UUID, task_id: UUID) -> NoReturn:
+    """Why a write matched no row: the task is missing (404) or has moved on (412).
+
+    Asked only after the write, so the answer never races the write itself.
+    """
+    rows = await db.fetch(_VERSION, {"owner_id": user_id, "task_id": task_id})
+    if not rows:
+        raise TaskNotFoundError(task_id)
+    raise StaleTaskVersionError(task_id, rows[0][0])

@@ -4,8 +4,8 @@ from uuid import UUID
 from sqlalchemy import Column, ForeignKey, String, Uuid
 from sqlmodel import Field, SQLModel
 
-from todo.metadata import metadata
-from todo.timestamps import UTCDateTime
+from todo.db.metadata import metadata
+from todo.db.types import UTCDateTime
 
 __all__ = ["ISSUER_MAX_LENGTH", "SUBJECT_MAX_LENGTH", "User", "UserIdentity", "metadata"]
 

@@ -6,7 +6,7 @@ from typing import Any
 from fastapi import Request
 
 from todo.errors import TodoError
-from todo.etags import EntityTags, parse_entity_tags
+from todo.http.etags import EntityTags, parse_entity_tags
 
 ETAG_HEADER_DOC: dict[str, Any] = {
     "ETag": {

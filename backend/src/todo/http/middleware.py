@@ -6,8 +6,8 @@ from http import HTTPStatus
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from todo.problems import problem_response, unexpected_error_response
-from todo.request_context import caller_id, current_request_id, route_template
+from todo.http.problems import problem_response, unexpected_error_response
+from todo.http.request_context import caller_id, current_request_id, route_template
 
 logger = logging.getLogger("todo.errors")
 

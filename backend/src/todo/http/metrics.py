@@ -75,8 +75,7 @@ class Metrics:
 
     def refresh_pool_gauge(self) -> None:
         # Only queue pools count; SQLite in memory has a static one, NullPool none.
-        checked_out = getattr(self.database.engine.pool, "checkedout", None)
-        self.pool_in_use.set(checked_out() if checked_out is not None else 0)
+        self.pool_in_use.set(self.database.pool_checked_out() or 0)
 
     def exposition(self, accept: str | None) -> tuple[bytes, str]:
         self.refresh_pool_gauge()

@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from todo.config import Settings
-from todo.request_context import current_request_id
+from todo.http.request_context import current_request_id
 
 HANDLER_NAME = "todo"
 # Printable ASCII but space, '"', '=' and '\\': written as is; anything else is quoted.

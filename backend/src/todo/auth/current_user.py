@@ -20,13 +20,13 @@ from todo.auth.header import USER_ID_HEADER, HeaderAuthenticator, parse_user_id
 from todo.auth.keys import JwksKeys, SecretKey
 from todo.auth.tokens import TokenVerifier
 from todo.config import Settings
-from todo.db import Database, database_of, request_session
-from todo.users import service as users_service
+from todo.users.service import Users
 
 __all__ = [
     "USER_ID_HEADER",
     "CurrentUser",
     "build_authenticator",
+    "check_caller",
     "document_callers",
     "identify_caller",
     "parse_user_id",
@@ -62,32 +62,29 @@ async def identify_caller(request: Request) -> Caller:
     return await get_authenticator(request).identify(request)
 
 
+async def check_caller(request: Request) -> None:
+    """Refuse the request's credentials if its route acts for a user and they are bad."""
+    route = request.scope.get("route")
+    if requires_caller(str(getattr(route, "path", ""))):
+        await identify_caller(request)
+
+
+def users_of(request: Request) -> Users:
+    users: Users = request.app.state.users
+    return users
+
+
 async def get_current_user(request: Request) -> UUID:
     caller = await identify_caller(request)
-    database = database_of(request)
+    users = users_of(request)
     if isinstance(caller, UUID):
-        # For the request's log line.
+        # For the request's log line, even if making sure of the user fails.
         request.state.user_id = caller
-        if caller not in database.known_users:
-            await _ensure_user(request, database, caller)
-            database.remember_user(caller)
+        await users.ensure(caller)
         return caller
-    user_id = database.known_identities.get(caller)
-    if user_id is None:
-        # Several statements that must commit together, whatever the method.
-        async with request_session(request, read_only=False) as session:
-            user_id = await users_service.user_for_identity(session, caller.issuer, caller.subject)
-        database.remember_identity(caller, user_id)
+    user_id = await users.for_identity(caller.issuer, caller.subject)
     request.state.user_id = user_id
     return user_id
-
-
-async def _ensure_user(request: Request, database: Database, user_id: UUID) -> None:
-    if database.direct is not None:
-        await users_service.ensure_user_directly(database.direct, user_id)
-        return
-    async with request_session(request, read_only=False) as session:
-        await users_service.ensure_user(session, user_id)
 
 
 CurrentUser = Annotated[UUID, Depends(get_current_user)]

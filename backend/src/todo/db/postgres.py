@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 from todo.config import Settings
-from todo.dburl import DatabaseTarget
-from todo.outages import Outage, classify
+from todo.db.outages import Outage, classify
+from todo.db.urls import DatabaseTarget
 
 # A pooled connection gets this long to answer a ping before it is replaced.
 # Behind PgBouncer a ping may queue for a server connection, and a busy pool is
@@ -58,7 +58,7 @@ def create_postgres_engine(target: DatabaseTarget, settings: Settings) -> AsyncE
             prepared_statement_name_func=_unique_statement_name,
         )
     else:
-        # A single-statement write commits itself (todo.dbdirect). Given up on by
+        # A single-statement write commits itself (todo.db.statements). Given up on by
         # the client alone, it would still run once its lock came free, after
         # the request had been answered: the server gives up first instead, and
         # says so, which leaves nothing in doubt.

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.sql.sqltypes import AutoString
 
 from todo.config import BACKEND_DIR
-from todo.timestamps import UTCDateTime
+from todo.db.types import UTCDateTime
 
 ALEMBIC_INI = BACKEND_DIR / "alembic.ini"
 
@@ -20,7 +20,7 @@ def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | 
     if type_ != "type":
         return False
     if isinstance(obj, UTCDateTime):
-        autogen_context.imports.add("from todo.timestamps import UTCDateTime")
+        autogen_context.imports.add("from todo.db.types import UTCDateTime")
         return "UTCDateTime()"
     if isinstance(obj, AutoString):
         return f"sa.String(length={obj.length})" if obj.length else "sa.String()"

@@ -42,12 +42,14 @@ class DatabaseUnavailableError(ServiceUnavailableError):
     problem_type = "urn:todo:problem:database-unavailable"
     title = "Database unavailable"
 
-    def __init__(self, outage: Outage) -> None:
+    def __init__(self, outage: Outage, *, unsent: bool = False) -> None:
         super().__init__(
             f"The request was not carried out: {outage.value}. Try again shortly.",
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
         self.outage = outage
+        # Known never to have reached the database: safe to send again at once.
+        self.unsent = unsent
 
 
 class WriteOutcomeUnknownError(ServiceUnavailableError):
@@ -74,6 +76,7 @@ _SQLITE_BUSY_CODES = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
 # 57P01-57P03 shutdown or start-up in progress, 57014 statement cancelled.
 _LOST_STATES = ("08", "57P01", "57P02")
 _REFUSED_STATES = ("53", "57P03", "57014")
+_LOCK_NOT_AVAILABLE = "55P03"
 
 
 def _sqlstate(error: BaseException) -> str:
@@ -85,6 +88,24 @@ def _sqlite_busy(error: BaseException) -> bool:
         isinstance(error, sqlite3.OperationalError)
         and getattr(error, "sqlite_errorcode", 0) & 0xFF in _SQLITE_BUSY_CODES
     )
+
+
+def never_sent(error: BaseException) -> bool:
+    """Whether `error` says the statement was refused before it left the client.
+
+    A pooled connection whose server ended it (a restart, a crash) can be lent
+    again before asyncpg has seen the socket close: asyncpg then refuses to
+    start the statement, because the server's goodbye is still being read.
+    """
+    return any(
+        isinstance(link, asyncpg.InternalClientError) and "another operation" in str(link)
+        for link in _causes(error)
+    )
+
+
+def is_lock_timeout(error: BaseException) -> bool:
+    """PostgreSQL gave up waiting for a row lock (`lock_timeout`)."""
+    return any(_sqlstate(link) == _LOCK_NOT_AVAILABLE for link in _causes(error))
 
 
 # In order: the first that matches an exception, or what it wraps, names the outage.
@@ -105,6 +126,7 @@ _SIGNS: list[tuple[Callable[[BaseException], bool], Outage]] = [
         ),
         Outage.CONNECTION_LOST,
     ),
+    (never_sent, Outage.CONNECTION_LOST),
 ]
 
 
@@ -136,6 +158,7 @@ def as_service_error(
     if outage is None:
         return None
     logger.warning("database unavailable: %s (%s: %s)", outage.value, type(error).__name__, error)
-    if commit_sent and outage.leaves_commit_in_doubt:
+    unsent = never_sent(error)
+    if commit_sent and outage.leaves_commit_in_doubt and not unsent:
         return WriteOutcomeUnknownError(outage)
-    return DatabaseUnavailableError(outage)
+    return DatabaseUnavailableError(outage, unsent=unsent)

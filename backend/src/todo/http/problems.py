@@ -3,7 +3,8 @@
 import json
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from functools import partial
 from http import HTTPStatus
 from typing import Any
 
@@ -14,9 +15,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match
 
-from todo.auth.base import get_authenticator, requires_caller
 from todo.errors import InvalidFieldError, TodoError
-from todo.request_context import current_request_id
+from todo.http.request_context import current_request_id
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 VALIDATION_PROBLEM_TYPE = "urn:todo:problem:validation"
@@ -180,18 +180,19 @@ def _is_json(content_type: str | None) -> bool:
     )
 
 
-def requires_identity(request: Request) -> bool:
-    route = request.scope.get("route")
-    return requires_caller(str(getattr(route, "path", "")))
+# Raises the TodoError that refuses the request's credentials, if any.
+CallerCheck = Callable[[Request], Awaitable[None]]
 
 
-async def handle_validation_error(request: Request, exc: Exception) -> Response:
+async def handle_validation_error(
+    request: Request, exc: Exception, *, check_caller: CallerCheck | None = None
+) -> Response:
     assert isinstance(exc, RequestValidationError)
     # Who is calling is checked before anything else about the request, even
     # though FastAPI parses the body before it resolves dependencies.
-    if requires_identity(request):
+    if check_caller is not None:
         try:
-            await get_authenticator(request).identify(request)
+            await check_caller(request)
         except TodoError as identity_error:
             return todo_error_response(request, identity_error)
 
@@ -231,10 +232,13 @@ def unexpected_error_response(path: str) -> Response:
     )
 
 
-def install_problem_handlers(app: FastAPI) -> None:
+def install_problem_handlers(app: FastAPI, *, check_caller: CallerCheck | None = None) -> None:
+    """`check_caller`: refuses bad credentials before a request's other errors are told."""
     app.add_exception_handler(TodoError, handle_todo_error)
     app.add_exception_handler(StarletteHTTPException, handle_http_exception)
-    app.add_exception_handler(RequestValidationError, handle_validation_error)
+    app.add_exception_handler(
+        RequestValidationError, partial(handle_validation_error, check_caller=check_caller)
+    )
 
 
 def problem_docs(*statuses: int) -> dict[int | str, dict[str, Any]]:

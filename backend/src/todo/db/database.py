@@ -1,0 +1,117 @@
+"""The database `DATABASE_URL` names: where every statement of the service runs."""
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.sql import Executable
+
+from todo.config import Settings
+from todo.db.outages import as_service_error
+from todo.db.postgres import connect_timeout, create_postgres_engine, uses_transaction_pooling
+from todo.db.postgres_runner import PostgresRunner
+from todo.db.sqlite import configure_sqlite
+from todo.db.sqlite_runner import SQLiteRunner
+from todo.db.statements import Params, Row, Runner, StatementListener, is_read
+from todo.db.urls import parse_database_url
+
+# Beyond the connect timeout, what taking a connection may spend on waiting for
+# the pool and pinging: a request never waits longer than the two together.
+ACQUIRE_GRACE_SECONDS = 0.5
+
+_PING = text("SELECT 1")
+
+logger = logging.getLogger("todo.db")
+
+
+def async_database_url(raw_url: str) -> URL:
+    """The URL with the async driver this service ships for its database."""
+    return parse_database_url(raw_url).url
+
+
+class Database:
+    """One engine, and the one way statements reach it.
+
+    `fetch` runs a single statement as a transaction of its own; `transaction`
+    holds one connection for several. Both are a `Runner`, so a service's
+    operation runs unchanged on its own or inside a larger transaction (an
+    Idempotency-Key's). A database failure leaves either as a 503 problem
+    (todo.db.outages); anything else propagates unchanged.
+    """
+
+    def __init__(self, raw_url: str, settings: Settings | None = None) -> None:
+        settings = settings or Settings()
+        target = parse_database_url(raw_url)
+        if target.unhonoured:
+            logger.warning(
+                "database URL: ignoring %s: asyncpg has no equivalent",
+                ", ".join(target.unhonoured),
+            )
+        self.acquire_timeout = connect_timeout(target, settings) + ACQUIRE_GRACE_SECONDS
+        # Called with each statement's SQL just before it is sent (see StatementListener).
+        self.listeners: list[StatementListener] = []
+        self._runner: PostgresRunner | SQLiteRunner
+        if target.backend == "postgresql":
+            self.engine = create_postgres_engine(target, settings)
+            self._runner = PostgresRunner(
+                self.engine,
+                acquire_timeout=self.acquire_timeout,
+                in_transaction=uses_transaction_pooling(target, settings),
+                listeners=self.listeners,
+            )
+        else:
+            self.engine = create_async_engine(target.url)
+            configure_sqlite(self.engine, busy_timeout=settings.database_command_timeout)
+            self._runner = SQLiteRunner(
+                self.engine, acquire_timeout=self.acquire_timeout, listeners=self.listeners
+            )
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @property
+    def single_statements_in_transaction(self) -> bool:
+        """Whether a single statement runs between BEGIN and COMMIT (PgBouncer, SQLite)."""
+        return not isinstance(self._runner, PostgresRunner) or self._runner.in_transaction
+
+    async def fetch(
+        self, statement: Executable, params: Params | None = None, *, repeatable: bool | None = None
+    ) -> Sequence[Row]:
+        """The rows of `statement`, run as a transaction of its own (see `Runner`)."""
+        if repeatable is None:
+            repeatable = is_read(statement)
+        return await self._runner.fetch(statement, params, repeatable=repeatable)
+
+    def transaction(
+        self, *, lock_timeout: float | None = None
+    ) -> AbstractAsyncContextManager[Runner]:
+        """A transaction on one connection, committed when the block ends without error.
+
+        `lock_timeout`: on PostgreSQL, how long a statement in it may wait for
+        a row lock before failing (see todo.db.outages.is_lock_timeout).
+        """
+        return self._runner.transaction(lock_timeout=lock_timeout)
+
+    async def ping(self) -> None:
+        """Run `SELECT 1` within `acquire_timeout`, or raise DatabaseUnavailableError."""
+        try:
+            async with asyncio.timeout(self.acquire_timeout):
+                await self.fetch(_PING)
+        except TimeoutError as error:
+            failure = as_service_error(error)
+            assert failure is not None, "a timeout is an outage"
+            raise failure from error
+
+    def pool_checked_out(self) -> int | None:
+        """Connections lent out of this process's pool right now, if the pool counts them."""
+        checked_out: Any = getattr(self.engine.pool, "checkedout", None)
+        return int(checked_out()) if callable(checked_out) else None
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

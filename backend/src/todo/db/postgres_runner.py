@@ -1,0 +1,237 @@
+"""Statements on the pool's asyncpg connections: one round trip for a single one.
+
+The pool is SQLAlchemy's (its checkout ping, recycling and limits, see
+todo.db.postgres), handed out first come, first served within one deadline.
+On a direct connection a single statement commits on its own (autocommit).
+Behind PgBouncer in transaction mode it runs between BEGIN and COMMIT
+instead: there asyncpg's prepare and execute could otherwise land on
+different server connections.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import PoolProxiedConnection
+from sqlalchemy.sql import Executable
+from sqlalchemy.util import greenlet_spawn
+
+from todo.db.outages import DatabaseUnavailableError, Outage, as_service_error
+from todo.db.statements import Params, Row, StatementCache, StatementListener
+
+logger = logging.getLogger("todo.db")
+
+
+class PostgresRunner:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        acquire_timeout: float,
+        in_transaction: bool,
+        listeners: list[StatementListener],
+    ) -> None:
+        self._engine = engine
+        self._statements = StatementCache(engine.dialect)
+        self._acquire_timeout = acquire_timeout
+        self.in_transaction = in_transaction
+        self._listeners = listeners
+        # One turn per connection the pool can lend, handed out first come,
+        # first served. SQLAlchemy's pool lets a request that arrives just as a
+        # connection comes back take it ahead of those already waiting, who then
+        # queue again: under load most requests took milliseconds and some
+        # seconds. Waiting here first keeps the order, within the same bound.
+        pool = engine.pool
+        size = pool.size() if hasattr(pool, "size") else 1
+        self._turns = asyncio.Semaphore(size + max(getattr(pool, "_max_overflow", 0), 0))
+
+    async def fetch(
+        self, statement: Executable, params: Params | None, *, repeatable: bool
+    ) -> Sequence[Row]:
+        compiled = self._statements[statement]
+        arguments = compiled.arguments(params)
+        for attempt in range(2):
+            try:
+                records = await self._run(compiled.sql, arguments, write=not repeatable)
+            except DatabaseUnavailableError as error:
+                # Nothing was carried out; a statement that may run twice, or
+                # was never sent, is tried once more on a fresh connection.
+                retry = error.outage is Outage.CONNECTION_LOST and (repeatable or error.unsent)
+                if attempt or not retry:
+                    raise
+                continue
+            return compiled.rows(records)
+        raise AssertionError("unreachable")
+
+    async def _run(self, sql: str, arguments: list[Any], *, write: bool) -> Sequence[Row]:
+        proxied = await self._checkout()
+        connection: asyncpg.Connection = proxied.driver_connection
+        # Whether a failure from here on may come after the change was
+        # committed: in autocommit the statement is its own commit.
+        in_doubt = write and not self.in_transaction
+        abandoned = False
+        try:
+            self._announce(sql)
+            if not self.in_transaction:
+                rows: Sequence[Row] = await connection.fetch(sql, *arguments)
+                return rows
+            await connection.execute("BEGIN")
+            try:
+                rows = await connection.fetch(sql, *arguments)
+            except BaseException:
+                await self._roll_back(connection)
+                raise
+            in_doubt = write
+            self._announce("COMMIT")
+            await connection.execute("COMMIT")
+            return rows
+        except BaseException as error:
+            failure, abandoned = _failure(error, in_doubt=in_doubt)
+            if failure is error:
+                raise
+            raise failure from error
+        finally:
+            await self._checkin(proxied, abandoned=abandoned)
+
+    @asynccontextmanager
+    async def transaction(
+        self, *, lock_timeout: float | None = None
+    ) -> AsyncIterator["PostgresTransaction"]:
+        """One transaction on one connection: commits when the block ends without error.
+
+        `lock_timeout`: how long a statement in it may wait for a row lock
+        before failing with `lock_not_available` (see outages.is_lock_timeout).
+        """
+        begin = "BEGIN"
+        if lock_timeout is not None:
+            # Sent with BEGIN, in the same round trip; it ends with the transaction.
+            begin += f"; SET LOCAL lock_timeout = {max(1, round(lock_timeout * 1000))}"
+        proxied = await self._begin(begin)
+        connection: asyncpg.Connection = proxied.driver_connection
+        commit_sent = False
+        abandoned = False
+        try:
+            try:
+                yield PostgresTransaction(connection, self)
+            except BaseException:
+                await self._roll_back(connection)
+                raise
+            self._announce("COMMIT")
+            commit_sent = True
+            await connection.execute("COMMIT")
+        except BaseException as error:
+            failure, abandoned = _failure(error, in_doubt=commit_sent)
+            if failure is error:
+                raise
+            raise failure from error
+        finally:
+            await self._checkin(proxied, abandoned=abandoned)
+
+    async def _begin(self, begin: str) -> PoolProxiedConnection:
+        """A connection with a transaction open on it; one that proves stale is replaced once."""
+        for attempt in range(2):
+            proxied = await self._checkout()
+            connection: asyncpg.Connection = proxied.driver_connection
+            try:
+                self._announce(begin)
+                await connection.execute(begin)
+            except BaseException as error:
+                await self._checkin(proxied, abandoned=True)
+                failure, _ = _failure(error, in_doubt=False)
+                if failure is error:
+                    raise
+                if attempt or not (
+                    isinstance(failure, DatabaseUnavailableError) and failure.unsent
+                ):
+                    raise failure from error
+                continue
+            return proxied
+        raise AssertionError("unreachable")
+
+    async def _roll_back(self, connection: asyncpg.Connection) -> None:
+        # One that cannot is still in a transaction, and `_checkin` discards it.
+        with contextlib.suppress(Exception):
+            self._announce("ROLLBACK")
+            await connection.execute("ROLLBACK")
+
+    def _announce(self, sql: str) -> None:
+        for listener in self._listeners:
+            listener(sql)
+
+    async def _checkout(self) -> PoolProxiedConnection:
+        """A pooled connection, taken within the connect timeout and a grace."""
+        deadline = asyncio.get_running_loop().time() + self._acquire_timeout
+        await self._take_turn(deadline)
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await self._engine.raw_connection()
+        except BaseException as error:
+            self._turns.release()
+            if isinstance(error, Exception):
+                logger.warning(
+                    "no database connection within %.2f s: %r", self._acquire_timeout, error
+                )
+                outage = Outage.TIMED_OUT if isinstance(error, TimeoutError) else Outage.UNREACHABLE
+                raise DatabaseUnavailableError(outage) from error
+            raise
+
+    async def _checkin(self, proxied: PoolProxiedConnection, *, abandoned: bool) -> None:
+        connection: asyncpg.Connection = proxied.driver_connection
+        # Lost, cut off mid-statement or stuck in a transaction: never back to the pool.
+        discard = abandoned or connection.is_closed() or connection.is_in_transaction()
+        try:
+            await greenlet_spawn(_give_back, proxied, discard)
+        finally:
+            self._turns.release()
+
+    async def _take_turn(self, deadline: float) -> None:
+        if not self._turns.locked():
+            # Free now: taken without waiting, so without a timer.
+            await self._turns.acquire()
+            return
+        try:
+            async with asyncio.timeout_at(deadline):
+                await self._turns.acquire()
+        except TimeoutError as error:
+            logger.warning("no database connection free within %.2f s", self._acquire_timeout)
+            raise DatabaseUnavailableError(Outage.NO_CONNECTION_FREE) from error
+
+
+class PostgresTransaction:
+    def __init__(self, connection: asyncpg.Connection, runner: PostgresRunner) -> None:
+        self._connection = connection
+        self._runner = runner
+
+    async def fetch(
+        self, statement: Executable, params: Params | None = None, *, repeatable: bool | None = None
+    ) -> Sequence[Row]:
+        compiled = self._runner._statements[statement]
+        self._runner._announce(compiled.sql)
+        records = await self._connection.fetch(compiled.sql, *compiled.arguments(params))
+        return compiled.rows(records)
+
+
+def _failure(error: BaseException, *, in_doubt: bool) -> tuple[BaseException, bool]:
+    """What to raise for `error` (a 503 problem when it is an outage, else itself),
+    and whether the connection must be discarded: after an outage or a
+    cancellation it may be left mid-statement.
+    """
+    failure = as_service_error(error, commit_sent=in_doubt)
+    if failure is None:
+        return error, isinstance(error, asyncio.CancelledError)
+    return failure, True
+
+
+def _give_back(connection: PoolProxiedConnection, discard: bool) -> None:
+    if discard:
+        driver = connection.driver_connection
+        if driver is not None:
+            # Closed here and now: a polite close would wait for a server that may be gone.
+            driver.terminate()
+        connection.invalidate()
+    connection.close()

@@ -104,22 +104,27 @@ check: lint typecheck test ## The gate: format, lint, types, tests
 openapi: install ## Rewrite the committed OpenAPI contract from the app
 	cd backend && $(UV) run --locked python scripts/export_openapi.py
 
+# What `bench` reaches PostgreSQL through: --via direct (5432) and --via pgbouncer (the
+# stand-ins above, started by bench.run when PgBouncer does not answer; needs root).
+BENCH_CONNECTIONS = --tls-postgres '$(TLS_POSTGRES_URL)' --pgbouncer '$(PGBOUNCER_URL)'
+
 .PHONY: bench
-bench: install bench-tools ## Seed a database and load the service and the bare reference with wrk (~8 min)
+bench: install bench-tools ## Seed, then load the service and the bare reference with wrk, direct and through PgBouncer (~15 min, ~21 with one --compare)
 	cd backend && PYTHONPATH=$(CURDIR) $(UV) run --locked python -m bench.run \
-		--schema "$(BENCH_SCHEMA)" --command "make bench" $(BENCH_ARGS)
+		--schema "$(BENCH_SCHEMA)" --command "make bench" $(BENCH_CONNECTIONS) $(BENCH_ARGS)
 
 .PHONY: bench-quick
-bench-quick: install bench-tools ## The same, one short run per operation (< 2 min), into bench/results/quick.md
+bench-quick: install bench-tools ## The same, one short run per operation (~3 min, ~4 with one --compare), into bench/results/quick.md
 	cd backend && PYTHONPATH=$(CURDIR) $(UV) run --locked python -m bench.run \
 		--schema "$(BENCH_SCHEMA)" --command "make bench-quick" --runs 1 --duration 5 --warmup 1 \
-		--output $(CURDIR)/bench/results/quick.md $(BENCH_ARGS)
+		--output $(CURDIR)/bench/results/quick.md $(BENCH_CONNECTIONS) $(BENCH_ARGS)
 
 .PHONY: bench-profile
 bench-profile: install bench-tools ## py-spy the service's workers under the mixed load, into bench/results/profile.md
 	cd backend && PYTHONPATH=$(CURDIR) $(UV) run --locked python -m bench.run \
 		--schema "$(BENCH_SCHEMA)" --command "make bench-profile" --profile mixed --duration 20 \
-		--sqlite-workers 0 --output $(CURDIR)/bench/results/profile.md $(BENCH_ARGS)
+		--sqlite-workers 0 --via direct --output $(CURDIR)/bench/results/profile.md \
+		$(BENCH_CONNECTIONS) $(BENCH_ARGS)
 
 .PHONY: bench-overhead
 bench-overhead: install ## In-process CPU per request of single layers (after make bench-quick has seeded)

@@ -4,6 +4,12 @@ Plain Starlette, hand-written SQL, the service's JSON shape, and nothing the
 benchmark does not need: no validation, no problem+json, no users table. It is
 served by the same uvicorn command as the service (`make serve-reference`), so
 the ratio between the two is the cost of everything the service adds.
+
+It connects as the service does: the URL through the app's own parsing (TLS
+from `sslmode`), and behind PgBouncer in transaction mode (decided as the
+service decides, from DATABASE_POOL_MODE or a pooler host) with no statement
+cache and each statement in a transaction of its own, since asyncpg's prepare
+and execute could otherwise reach different server connections.
 """
 
 import os
@@ -14,10 +20,15 @@ from typing import Any
 from uuid import uuid4
 
 import asyncpg
+from asyncpg import Record
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from todo.config import Settings
+from todo.dbpostgres import uses_transaction_pooling
+from todo.dburl import parse_database_url
 
 # The service's default pool per worker: DATABASE_POOL_SIZE=10, no overflow.
 POOL_MIN_SIZE = 10
@@ -58,9 +69,23 @@ def task_json(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _pool(request: Request) -> asyncpg.Pool:
+async def _fetch(request: Request, sql: str, *args: Any) -> list[Record]:
     pool: asyncpg.Pool = request.app.state.pool
-    return pool
+    if not request.app.state.in_transaction:
+        rows: list[Record] = await pool.fetch(sql, *args)
+        return rows
+    async with pool.acquire() as connection, connection.transaction():
+        rows = await connection.fetch(sql, *args)
+        return rows
+
+
+async def _fetchrow(request: Request, sql: str, *args: Any) -> Record | None:
+    if not request.app.state.in_transaction:
+        pool: asyncpg.Pool = request.app.state.pool
+        row: Record | None = await pool.fetchrow(sql, *args)
+        return row
+    rows = await _fetch(request, sql, *args)
+    return rows[0] if rows else None
 
 
 def _user(request: Request) -> str:
@@ -77,18 +102,19 @@ async def health(_request: Request) -> Response:
 
 async def list_tasks(request: Request) -> Response:
     limit = int(request.query_params.get("limit", "100"))
-    rows = await _pool(request).fetch(LIST_SQL, _user(request), limit)
+    rows = await _fetch(request, LIST_SQL, _user(request), limit)
     return JSONResponse([task_json(row) for row in rows])
 
 
 async def get_task(request: Request) -> Response:
-    row = await _pool(request).fetchrow(GET_SQL, _user(request), request.path_params["task_id"])
+    row = await _fetchrow(request, GET_SQL, _user(request), request.path_params["task_id"])
     return _not_found() if row is None else JSONResponse(task_json(row))
 
 
 async def create_task(request: Request) -> Response:
     body = await request.json()
-    row = await _pool(request).fetchrow(
+    row = await _fetchrow(
+        request,
         CREATE_SQL,
         uuid4(),
         _user(request),
@@ -104,19 +130,28 @@ async def create_task(request: Request) -> Response:
 
 
 async def toggle_task(request: Request) -> Response:
-    row = await _pool(request).fetchrow(
-        TOGGLE_SQL, _user(request), request.path_params["task_id"], datetime.now(UTC)
+    row = await _fetchrow(
+        request, TOGGLE_SQL, _user(request), request.path_params["task_id"], datetime.now(UTC)
     )
     return _not_found() if row is None else JSONResponse(task_json(row))
 
 
-def create_app(dsn: str | None = None) -> Starlette:
+def create_app(dsn: str | None = None, settings: Settings | None = None) -> Starlette:
+    """The app on `dsn` (DATABASE_URL by default); `settings` give the pool mode."""
     dsn = dsn or os.environ["DATABASE_URL"]
+    target = parse_database_url(dsn)
+    in_transaction = uses_transaction_pooling(target, settings or Settings(database_url=dsn))
+    connect: dict[str, Any] = target.asyncpg_connect_kwargs()
+    if in_transaction:
+        connect["statement_cache_size"] = 0
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with asyncpg.create_pool(dsn, min_size=POOL_MIN_SIZE, max_size=POOL_MAX_SIZE) as pool:
+        async with asyncpg.create_pool(
+            min_size=POOL_MIN_SIZE, max_size=POOL_MAX_SIZE, **connect
+        ) as pool:
             app.state.pool = pool
+            app.state.in_transaction = in_transaction
             yield
 
     return Starlette(

@@ -1,9 +1,15 @@
-"""`make bench`: seed a fresh database, load the service and the reference with wrk, report.
+"""`make bench`: seed fresh databases, load the service and the reference with wrk, report.
 
-Both servers are started with the same `make` serving command on the same data,
-one at a time (two pools of up to 40 connections each would crowd PostgreSQL's
-100), and alternate round by round so that noise from the rest of the machine
-falls on both. Every figure in the table is a median over the rounds.
+Each is measured over every connection kind (`--via`): "direct", plain
+PostgreSQL on 127.0.0.1:5432, and "pgbouncer", PgBouncer in transaction mode
+over TLS on 127.0.0.1:6432 in front of the TLS cluster on 5433 (the stand-in
+for Neon's pooled endpoint, started here when it is not answering). Each
+kind's server gets its own copy of the same seeded data.
+
+All servers are started with the same `make` serving command, one at a time
+(so that their pools, 10 connections per worker, never crowd PostgreSQL's
+max_connections), and alternate round by round, kind after kind, so that noise
+from the rest of the machine falls on all. Every figure in the tables is a median over the rounds.
 """
 
 import argparse
@@ -26,8 +32,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
+from sqlalchemy.engine import make_url
 
 from bench import profile, seed
+from todo.dburl import parse_database_url
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "bench"
@@ -42,6 +50,13 @@ OPERATION_NAMES = {
 }
 BENCH_DATABASE = "todo_bench"
 SQLITE_PATH = WORK / "todo_bench.db"
+# What was seeded where, for --reuse.
+SEEDED = WORK / "seeded.json"
+DIRECT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+# The Makefile's TLS_POSTGRES_URL and PGBOUNCER_URL (`make test-services`).
+TLS_POSTGRES_URL = "postgresql://todo:todo@127.0.0.1:5433/postgres?sslmode=require"
+PGBOUNCER_URL = "postgresql://todo:todo@127.0.0.1:6432/postgres?sslmode=require"
+VIAS = ("direct", "pgbouncer")
 
 
 @dataclass
@@ -102,6 +117,49 @@ class Server:
     peak_rss_kib: list[int] = field(default_factory=list)
     # The checkout whose `make` serves it: another one for --compare.
     repo: Path = REPO
+    # The connection kind's name ("direct", "pgbouncer"), and what it adds to the environment.
+    via: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"{self.label} ({self.via})" if self.via else self.label
+
+
+@dataclass(frozen=True)
+class Connection:
+    """One way of reaching PostgreSQL: what the servers get, and where the data is seeded."""
+
+    name: str
+    title: str
+    # Where the database is created and seeded: the server itself, never a pooler.
+    admin_url: str
+    # What the servers connect to, naming the admin URL's server's databases.
+    serve_url: str
+    # DATABASE_POOL_MODE for the service and the reference alike.
+    pool_mode: str
+
+    def admin_database(self, database: str) -> str:
+        return with_database(self.admin_url, database)
+
+    def serve_database(self, database: str) -> str:
+        return with_database(self.serve_url, database)
+
+
+@dataclass
+class Lineup:
+    """Everything measured over one connection kind."""
+
+    connection: Connection
+    service: Server
+    reference: Server
+    variants: list[Server] = field(default_factory=list)
+    # Filled in once the server answers: its version, for the report.
+    server_version: str = ""
+
+    @property
+    def servers(self) -> list[Server]:
+        return [*self.variants, self.service, self.reference]
 
 
 # --- processes -------------------------------------------------------------
@@ -192,7 +250,7 @@ def _outside_venv() -> dict[str, str]:
 def serving(server: Server, log: Path) -> Iterator[tuple[str, list[int]]]:
     """Serve with `make <target>` on a free port; yield its base URL and worker pids."""
     port = _free_port()
-    env = {**_outside_venv(), "DATABASE_URL": server.database_url}
+    env = {**_outside_venv(), "DATABASE_URL": server.database_url, **server.env}
     command = [
         *("make", "--no-print-directory", "-C", str(server.repo), server.make_target),
         *("HOST=127.0.0.1", f"PORT={port}", f"WORKERS={server.workers}"),
@@ -301,7 +359,7 @@ def measure(server: Server, operations: tuple[str, ...], load: Load, log: Path) 
             run.cpu_us = (cpu_seconds(workers) - cpu_before) * 1e6 / max(run.requests, 1)
             server.series.setdefault(operation, Series()).runs.append(run)
             print(
-                f"  {server.label:<22} {operation:<7} {run.rps:8.0f} rps  "
+                f"  {server.name:<22} {operation:<7} {run.rps:8.0f} rps  "
                 f"p50 {run.p50_ms:6.1f}  p95 {run.p95_ms:6.1f}  p99 {run.p99_ms:6.1f} ms  "
                 f"cpu {run.cpu_us:5.0f} us/req  errors {run.errors}  {run.failure}",
                 flush=True,
@@ -336,7 +394,7 @@ def profile_service(server: Server, operation: str, load: Load, output: Path, co
         stdout, _ = wrk.communicate()
     rps = next((line for line in stdout.splitlines() if line.startswith("Requests/sec")), "")
     output.write_text(
-        f"# Profile: {server.label}, {operation}\n\n"
+        f"# Profile: {server.name}, {operation}\n\n"
         f"`{command}`: py-spy (200 Hz, non-blocking) on each of {len(workers)} worker(s) for "
         f"{load.duration_s:g} s under wrk at {load.connections} connections ({rps.strip()}). "
         "Shares are of the samples where the worker was not idle.\n\n" + profile.summarize(raws)
@@ -347,12 +405,21 @@ def profile_service(server: Server, operation: str, load: Load, output: Path, co
 # --- the database ----------------------------------------------------------
 
 
-def _database_url(admin_url: str, name: str) -> str:
-    return f"{admin_url.rpartition('/')[0]}/{name}"
+def with_database(url: str, name: str) -> str:
+    """`url` (with its query parameters) naming database `name` instead."""
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+async def _connect(url: str) -> asyncpg.Connection:
+    """A plain asyncpg connection, the URL read as the app reads it (`sslmode`, ...)."""
+    connection: asyncpg.Connection = await asyncpg.connect(
+        **parse_database_url(url).asyncpg_connect_kwargs()
+    )
+    return connection
 
 
 async def recreate_database(admin_url: str, name: str) -> None:
-    admin = await asyncpg.connect(admin_url)
+    admin = await _connect(admin_url)
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.execute(f'CREATE DATABASE "{name}"')
@@ -367,6 +434,58 @@ def create_schema(schema_command: str, database_url: str) -> None:
         cwd=REPO / "backend",
         env={**os.environ, "DATABASE_URL": database_url},
         check=True,
+    )
+
+
+async def server_facts(admin_url: str) -> str:
+    """The server's version and the settings that make a write cheaper or dearer."""
+    admin = await _connect(admin_url)
+    try:
+        version = await admin.fetchval("SHOW server_version")
+        commit = await admin.fetchval("SHOW synchronous_commit")
+        fsync = await admin.fetchval("SHOW fsync")
+        connections = await admin.fetchval("SHOW max_connections")
+    finally:
+        await admin.close()
+    return (
+        f"PostgreSQL {version}, synchronous_commit {commit}, fsync {fsync}, "
+        f"max_connections {connections}"
+    )
+
+
+def _answers(url: str) -> bool:
+    target = make_url(url)
+    command = ["pg_isready", "-q", "-h", target.host or "127.0.0.1", "-p", str(target.port or 5432)]
+    return subprocess.run(command, check=False).returncode == 0
+
+
+def ensure_pgbouncer(server_url: str, pgbouncer_url: str) -> None:
+    """Start the TLS cluster and PgBouncer in front of it unless both answer already.
+
+    The scripts are the ones `make test-services` runs; they need root.
+    """
+    if _answers(server_url) and _answers(pgbouncer_url):
+        return
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    for script in ("postgres-tls.sh", "pgbouncer.sh"):
+        print(f"starting {script}", flush=True)
+        subprocess.run([*sudo, str(REPO / "scripts" / script)], check=True)
+
+
+def pgbouncer_pool_size() -> str:
+    """default_pool_size from scripts/pgbouncer.sh's configuration, if it can be read."""
+    directory = Path(os.environ.get("PGBOUNCER_DIR", "/tmp/todo-pgbouncer"))  # noqa: S108 (the script's)
+    try:
+        lines = (directory / "pgbouncer.ini").read_text().splitlines()
+    except OSError:
+        return "?"
+    return next(
+        (
+            line.split("=", 1)[1].strip()
+            for line in lines
+            if line.replace(" ", "").startswith("default_pool_size=")
+        ),
+        "?",
     )
 
 
@@ -406,59 +525,55 @@ def _ms(value: float) -> str:
     return f"{value:.1f}"
 
 
-def _comparison(service: Server, reference: Server, variants: Sequence[Server]) -> list[str]:
+def _comparison(lineup: Lineup) -> list[str]:
     """The --compare table: each checkout of the service beside this one."""
-    if not variants:
+    service = lineup.service
+    if not lineup.variants:
         return []
+    operations = [name for name in OPERATIONS if name in service.series]
     lines = [
         "",
-        "Other checkouts of the service (--compare), same data, rounds interleaved with the "
-        "above; rps / p95 ms / worker CPU us per request, and the rps ratio to the reference:",
+        f"Other checkouts of the service (--compare), {lineup.connection.name}, same data, "
+        "rounds interleaved with the above: rps / p95 ms / worker CPU us per request, then "
+        "the checkout's rps and CPU per request over this checkout's (medians of each "
+        "round's ratio; rps above 1 and CPU below 1 favour the other checkout):",
         "",
-        "| service | " + " | ".join(OPERATION_NAMES[name] for name in service.series) + " |",
-        "|---|" + "--:|" * len(service.series),
+        "| service | " + " | ".join(OPERATION_NAMES[name] for name in operations) + " |",
+        "|---|" + "--:|" * len(operations),
     ]
-    for server in [*variants, service]:
+    for server in [*lineup.variants, service]:
         cells = []
-        for operation in service.series:
-            ours, bare = server.series[operation], reference.series[operation]
-            cells.append(
-                f"{ours.median('rps'):.0f} / {ours.median('p95_ms'):.0f} / "
-                f"{ours.median('cpu_us'):.0f} ({ours.ratio(bare, 'rps'):.2f})"
+        for operation in operations:
+            theirs, ours = server.series[operation], service.series[operation]
+            cell = (
+                f"{theirs.median('rps'):.0f} / {theirs.median('p95_ms'):.0f} / "
+                f"{theirs.median('cpu_us'):.0f}"
             )
-        lines.append(f"| {server.label} | " + " | ".join(cells) + " |")
+            if server is not service:
+                cell += (
+                    f" (rps {theirs.ratio(ours, 'rps'):.2f}x, "
+                    f"CPU {theirs.ratio(ours, 'cpu_us'):.2f}x)"
+                )
+            cells.append(cell)
+        label = "this checkout" if server is service else server.label
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return lines
 
 
-def report(
-    *,
-    service: Server,
-    reference: Server,
-    sqlite: Server | None,
-    load: Load,
-    runs: int,
-    facts: dict[str, str],
-    command: str,
-    variants: Sequence[Server] = (),
-) -> tuple[str, list[str]]:
-    """The Markdown report, and what in it misses the bar."""
-    misses: list[str] = []
-    lines = [
-        "# Benchmark",
-        "",
-        f"`{command}` on {facts['date']}, commit `{facts['commit']}`.",
-        "",
-        f"{load.connections} connections, {load.threads} wrk threads, keep-alive; "
-        f"{runs} run(s) of {load.duration_s:g} s per operation after a {load.warmup_s:g} s "
-        "warm-up; figures are medians over the runs, ratios the medians of each round's ratio "
-        "(service over reference), latencies in ms. "
-        f"Data: {facts['data']}.",
-        "",
+def _tables(lineup: Lineup, misses: list[str]) -> list[str]:
+    """One connection kind's tables: the service beside the reference, then --compare."""
+    service, reference, kind = lineup.service, lineup.reference, lineup.connection.name
+    operations = [name for name in OPERATIONS if name in service.series]
+    heading = f"## {kind}: {lineup.connection.title}"
+    lines = ["", heading, ""]
+    if lineup.server_version:
+        lines += [f"Server: {lineup.server_version}.", ""]
+    lines += [
         "| operation | service rps | p50 | p95 | p99 | errors "
         "| reference rps | p50 | p95 | p99 | errors | rps ratio | p95 ratio |",
         "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
-    for operation in [name for name in OPERATIONS if name in service.series]:
+    for operation in operations:
         ours, bare = service.series[operation], reference.series[operation]
         ratio = ours.ratio(bare, "rps")
         p95_ratio = ours.ratio(bare, "p95_ms")
@@ -471,37 +586,71 @@ def report(
             f"| {ratio:.2f} | {p95_ratio:.2f} |"
         )
         if ratio < 0.8:
-            misses.append(f"{operation}: throughput ratio {ratio:.2f} < 0.8")
+            misses.append(f"{kind}, {operation}: throughput ratio {ratio:.2f} < 0.8")
         if p95_ratio > 1.5:
-            misses.append(f"{operation}: p95 {p95_ratio:.2f}x the reference's > 1.5x")
+            misses.append(f"{kind}, {operation}: p95 {p95_ratio:.2f}x the reference's > 1.5x")
         if operation in ("get", "create", "toggle") and ours.median("p95_ms") >= 100:
-            misses.append(f"{operation}: p95 {ours.median('p95_ms'):.0f} ms >= 100 ms")
+            misses.append(f"{kind}, {operation}: p95 {ours.median('p95_ms'):.0f} ms >= 100 ms")
 
     lines += [
         "",
-        "Server CPU per request (the workers' user+system time over requests served; "
+        f"Server CPU per request, {kind} (the workers' user+system time over requests served; "
         "steadier than rps on a shared machine):",
         "",
         "| operation | service us/req | reference us/req | reference/service |",
         "|---|--:|--:|--:|",
     ]
-    for operation in [name for name in OPERATIONS if name in service.series]:
+    for operation in operations:
         ours_cpu = service.series[operation].median("cpu_us")
         bare_cpu = reference.series[operation].median("cpu_us")
         lines.append(
             f"| {OPERATION_NAMES[operation]} | {ours_cpu:.0f} | {bare_cpu:.0f} "
             f"| {bare_cpu / ours_cpu if ours_cpu else 0:.2f} |"
         )
-    lines += ["", "Peak RSS per worker (VmHWM, the largest over workers and runs):", ""]
-    servers = [service, reference, *variants] + ([sqlite] if sqlite else [])
+    return lines + _comparison(lineup)
+
+
+def report(
+    *,
+    lineups: Sequence[Lineup],
+    sqlite: Server | None,
+    load: Load,
+    runs: int,
+    facts: dict[str, str],
+    command: str,
+) -> tuple[str, list[str]]:
+    """The Markdown report, and what in it misses the bar."""
+    misses: list[str] = []
+    lines = [
+        "# Benchmark",
+        "",
+        f"`{command}` on {facts['date']}, commit `{facts['commit']}`.",
+        "",
+        f"{load.connections} connections, {load.threads} wrk threads, keep-alive; "
+        f"{runs} run(s) of {load.duration_s:g} s per operation after a {load.warmup_s:g} s "
+        "warm-up; figures are medians over the runs, ratios the medians of each round's ratio "
+        "(service over reference), latencies in ms. "
+        f"Data: {facts['data']}. One section per connection kind "
+        f"({', '.join(lineup.connection.name for lineup in lineups)}); in each, the service, "
+        "the reference and any --compare checkout connect the same way, and the rounds "
+        "interleave every server of every kind.",
+    ]
+    for lineup in lineups:
+        lines += _tables(lineup, misses)
+
+    lines += ["", "## All kinds", ""]
+    lines += ["Peak RSS per worker (VmHWM, the largest over workers and runs):", ""]
+    servers = [server for lineup in lineups for server in lineup.servers]
+    servers += [sqlite] if sqlite else []
+    services = [lineup.service for lineup in lineups] + ([sqlite] if sqlite else [])
     for server in servers:
         peak_mib = max(server.peak_rss_kib) / 1024
-        lines.append(f"- {server.label}, {server.workers} worker(s): {peak_mib:.0f} MiB")
-        if (server is service or server is sqlite) and peak_mib > 150:
-            misses.append(f"{server.label}: peak RSS {peak_mib:.0f} MiB > 150 MiB")
+        lines.append(f"- {server.name}, {server.workers} worker(s): {peak_mib:.0f} MiB")
+        if server in services and peak_mib > 150:
+            misses.append(f"{server.name}: peak RSS {peak_mib:.0f} MiB > 150 MiB")
 
-    if sqlite is not None and "mixed" in service.series:
-        pg, lite = service.series["mixed"], sqlite.series["mixed"]
+    mixed = [lineup.service for lineup in lineups if "mixed" in lineup.service.series]
+    if sqlite is not None and mixed:
         lines += [
             "",
             "The service on its embedded SQLite default, same data, mixed workload:",
@@ -509,19 +658,20 @@ def report(
             "| database | workers | rps | p50 | p95 | p99 | errors |",
             "|---|--:|--:|--:|--:|--:|--:|",
         ]
-        for server, series in ((service, pg), (sqlite, lite)):
+        for server in [*mixed, sqlite]:
+            series = server.series["mixed"]
+            database = f"PostgreSQL, {server.via}" if server.via else "SQLite"
             lines.append(
-                f"| {server.label} | {server.workers} | {series.median('rps'):.0f} "
+                f"| {database} | {server.workers} | {series.median('rps'):.0f} "
                 f"| {_ms(series.median('p50_ms'))} | {_ms(series.median('p95_ms'))} "
                 f"| {_ms(series.median('p99_ms'))} | {series.errors} |"
             )
 
-    lines += _comparison(service, reference, variants)
     lines += ["", "Every run (rps / p95 ms):", ""]
     for server in servers:
         for operation, series in server.series.items():
             figures = ", ".join(f"{run.rps:.0f} / {run.p95_ms:.1f}" for run in series.runs)
-            lines.append(f"- {server.label}, {operation}: {figures}")
+            lines.append(f"- {server.name}, {operation}: {figures}")
 
     errors = sum(s.errors for server in servers for s in server.series.values())
     if errors:
@@ -534,12 +684,34 @@ def report(
         f"load average {facts['load_before']} before, {facts['load_after']} after. "
         "The machine is shared, so only figures from the same run compare.",
         "",
-        "Bar (service/reference rps >= 0.8, p95 <= 1.5x the reference's and < 100 ms on "
-        "get/create/toggle, no errors, peak RSS <= 150 MiB per worker): "
-        + ("met." if not misses else "missed: " + "; ".join(misses) + "."),
+        "Bar, for each connection kind (service/reference rps >= 0.8, p95 <= 1.5x the "
+        "reference's and < 100 ms on get/create/toggle, no errors, peak RSS <= 150 MiB per "
+        "worker): " + ("met." if not misses else "missed: " + "; ".join(misses) + "."),
         "",
     ]
     return "\n".join(lines), misses
+
+
+def raw_figures(lineups: Sequence[Lineup], sqlite: Server | None) -> dict[str, object]:
+    """Every run of every server, by connection kind and label: the report's .json."""
+    raw: dict[str, object] = {
+        lineup.connection.name: {
+            server.label: {
+                operation: [vars(run) for run in series.runs]
+                for operation, series in server.series.items()
+            }
+            for server in lineup.servers
+        }
+        for lineup in lineups
+    }
+    if sqlite is not None:
+        raw["sqlite"] = {
+            sqlite.label: {
+                operation: [vars(run) for run in series.runs]
+                for operation, series in sqlite.series.items()
+            }
+        }
+    return raw
 
 
 # --- main ------------------------------------------------------------------
@@ -549,38 +721,60 @@ def _load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-def prepare(args: argparse.Namespace, facts: dict[str, str]) -> Load:
-    """A fresh PostgreSQL database and SQLite file, migrated and seeded, and wrk's data file."""
+def _seeded() -> dict[str, list[int]]:
+    try:
+        marker: dict[str, list[int]] = json.loads(SEEDED.read_text())
+    except (OSError, ValueError):
+        return {}
+    return marker
+
+
+def prepare(
+    args: argparse.Namespace, connections: Sequence[Connection], facts: dict[str, str]
+) -> Load:
+    """Fresh PostgreSQL databases (one per connection kind's server) and SQLite file,
+    migrated and seeded with the same rows, and wrk's data file.
+
+    With --reuse, a database seeded earlier with the same numbers is kept.
+    """
     load = Load(args.connections, args.threads, args.duration, args.warmup, WORK / "data.lua")
     started = time.monotonic()
-    postgres_url = _database_url(args.postgres, args.database)
-    if args.reuse and load.data.exists():
-        facts["data"] = f"{args.users} users x {args.tasks_per_user} tasks, from an earlier seeding"
-        return load
-    asyncio.run(recreate_database(args.postgres, args.database))
-    create_schema(args.schema, postgres_url)
-    data = seed.generate(args.users, args.tasks_per_user)
-    asyncio.run(seed.load_postgres(postgres_url, data))
+    size = [args.users, args.tasks_per_user]
+    seeded = _seeded() if load.data.exists() else {}
+    targets = [connection.admin_database(args.database) for connection in connections]
     if args.sqlite_workers:
+        targets.append(f"sqlite:///{SQLITE_PATH}")
+    pending = [url for url in targets if not (args.reuse and seeded.get(url) == size)]
+    data = seed.generate(args.users, args.tasks_per_user) if pending else None
+    for connection in connections:
+        url = connection.admin_database(args.database)
+        if data is None or url not in pending:
+            continue
+        asyncio.run(recreate_database(connection.admin_url, args.database))
+        create_schema(args.schema, url)
+        asyncio.run(seed.load_postgres(url, data))
+        seeded[url] = size
+    sqlite_url = f"sqlite:///{SQLITE_PATH}"
+    if data is not None and sqlite_url in pending:
         for stale in WORK.glob("todo_bench.db*"):
             stale.unlink()
-        create_schema(args.schema, f"sqlite:///{SQLITE_PATH}")
+        create_schema(args.schema, sqlite_url)
         seed.load_sqlite(SQLITE_PATH, data)
-    seed.write_lua(data, load.data)
-    facts["data"] = (
-        f"{args.users} users x {args.tasks_per_user} tasks, "
-        f"seeded in {time.monotonic() - started:.0f} s"
+        seeded[sqlite_url] = size
+    if data is not None:
+        seed.write_lua(data, load.data)
+        SEEDED.write_text(json.dumps(seeded, indent=1) + "\n")
+    kept = len(targets) - len(pending)
+    facts["data"] = f"{args.users} users x {args.tasks_per_user} tasks, a copy on each kind's " + (
+        "server and in SQLite" if args.sqlite_workers else "server"
     )
+    if not pending:
+        facts["data"] += ", from an earlier seeding"
+    else:
+        facts["data"] += f", seeded in {time.monotonic() - started:.0f} s" + (
+            f" ({kept} of {len(targets)} kept from an earlier seeding)" if kept else ""
+        )
     return load
-
-
-async def _server_version(admin_url: str) -> str:
-    admin = await asyncpg.connect(admin_url)
-    try:
-        version: str = await admin.fetchval("SHOW server_version")
-        return version
-    finally:
-        await admin.close()
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -595,14 +789,28 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="per server, on PostgreSQL")
     parser.add_argument("--sqlite-workers", type=int, default=2, help="0 skips SQLite")
     parser.add_argument("--operations", default=",".join(OPERATIONS))
+    parser.add_argument(
+        "--via",
+        default=",".join(VIAS),
+        metavar="KIND,...",
+        help=f"connection kinds to measure, in this order (of {', '.join(VIAS)})",
+    )
     parser.add_argument("--schema", default="alembic upgrade head")
     parser.add_argument(
-        "--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres", help="admin URL"
+        "--postgres", default=DIRECT_URL, help="admin URL of the server --via direct reaches"
+    )
+    parser.add_argument(
+        "--tls-postgres",
+        default=TLS_POSTGRES_URL,
+        help="admin URL of the server behind PgBouncer (seeded directly)",
+    )
+    parser.add_argument(
+        "--pgbouncer", default=PGBOUNCER_URL, help="PgBouncer's URL (transaction mode)"
     )
     parser.add_argument(
         "--database",
         default=BENCH_DATABASE,
-        help="name of the benchmark database (dropped and recreated unless --reuse)",
+        help="name of the benchmark database on each server (dropped and recreated unless --reuse)",
     )
     parser.add_argument("--reuse", action="store_true", help="keep the last seeded databases")
     parser.add_argument("--profile", metavar="OPERATION", help="py-spy the service instead")
@@ -615,68 +823,115 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--output", type=Path, default=BENCH / "results" / "latest.md")
     parser.add_argument("--command", default="make bench", help="named in the report")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    vias = args.via.split(",")
+    unknown = [name for name in vias if name not in VIAS]
+    if unknown or not vias or len(set(vias)) != len(vias):
+        parser.error(f"--via takes distinct names out of {', '.join(VIAS)}, not {args.via!r}")
+    for spec in args.compare:
+        label, _, directory = spec.partition("=")
+        if not label or not directory:
+            parser.error(f"--compare takes LABEL=DIR, not {spec!r}")
+    return args
+
+
+def connection_kinds(args: argparse.Namespace) -> list[Connection]:
+    direct = make_url(args.postgres)
+    bouncer, behind = make_url(args.pgbouncer), make_url(args.tls_postgres)
+    known = {
+        "direct": Connection(
+            "direct",
+            f"PostgreSQL on {direct.host}:{direct.port or 5432}, straight to the server",
+            args.postgres,
+            args.postgres,
+            "session",
+        ),
+        "pgbouncer": Connection(
+            "pgbouncer",
+            f"PgBouncer in transaction mode on {bouncer.host}:{bouncer.port} over TLS, "
+            f"in front of PostgreSQL with TLS on {behind.host}:{behind.port} "
+            f"(default_pool_size {pgbouncer_pool_size()} server connections per database); "
+            "the service and the reference run with DATABASE_POOL_MODE=transaction: no "
+            "statement cache, each statement in a transaction",
+            args.tls_postgres,
+            args.pgbouncer,
+            "transaction",
+        ),
+    }
+    return [known[name] for name in args.via.split(",")]
+
+
+def lineup(args: argparse.Namespace, connection: Connection) -> Lineup:
+    url = connection.serve_database(args.database)
+    env = {"DATABASE_POOL_MODE": connection.pool_mode}
+    kind = connection.name
+
+    def server(label: str, target: str, repo: Path = REPO) -> Server:
+        return Server(label, target, url, args.workers, repo=repo, via=kind, env=env)
+
+    return Lineup(
+        connection,
+        service=server("service", "serve"),
+        reference=server("reference", "serve-reference"),
+        variants=[
+            server(label, "serve", Path(directory).resolve())
+            for label, _, directory in (spec.partition("=") for spec in args.compare)
+        ],
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
     operations = tuple(args.operations.split(","))
     WORK.mkdir(exist_ok=True)
+    if "pgbouncer" in args.via.split(","):
+        ensure_pgbouncer(args.tls_postgres, args.pgbouncer)
+    connections = connection_kinds(args)
     facts = machine()
     facts["load_before"] = _load_average()
     facts["date"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    facts["postgres"] = asyncio.run(_server_version(args.postgres))
-    load = prepare(args, facts)
+    lineups = [lineup(args, connection) for connection in connections]
+    for each in lineups:
+        each.server_version = asyncio.run(server_facts(each.connection.admin_url))
+    facts["postgres"] = ", ".join(
+        sorted({each.server_version.split(",")[0].removeprefix("PostgreSQL ") for each in lineups})
+    )
+    load = prepare(args, connections, facts)
     print(f"data: {facts['data']}", flush=True)
 
-    postgres_url = _database_url(args.postgres, args.database)
-    service = Server("service, PostgreSQL", "serve", postgres_url, args.workers)
-    reference = Server("reference, PostgreSQL", "serve-reference", postgres_url, args.workers)
     sqlite = (
         Server("service, SQLite", "serve", f"sqlite:///{SQLITE_PATH}", args.sqlite_workers)
         if args.sqlite_workers
         else None
     )
     if args.profile:
-        profile_service(service, args.profile, load, args.output, args.command)
+        profile_service(lineups[0].service, args.profile, load, args.output, args.command)
         return 0
-    variants = [
-        Server(label, "serve", postgres_url, args.workers, repo=Path(directory).resolve())
-        for label, _, directory in (spec.partition("=") for spec in args.compare)
-    ]
     for number in range(1, args.runs + 1):
         print(f"round {number} of {args.runs}", flush=True)
-        for variant in variants:
-            measure(variant, operations, load, WORK / f"{variant.label}-{number}.log")
-        measure(service, operations, load, WORK / f"service-{number}.log")
-        measure(reference, operations, load, WORK / f"reference-{number}.log")
+        for each in lineups:
+            for server in each.servers:
+                log = WORK / f"{each.connection.name}-{server.label}-{number}.log"
+                measure(server, operations, load, log)
         if sqlite is not None:
             measure(sqlite, ("mixed",), load, WORK / f"sqlite-{number}.log")
 
     facts["load_after"] = _load_average()
     text, _misses = report(
-        service=service,
-        reference=reference,
+        lineups=lineups,
         sqlite=sqlite,
         load=load,
         runs=args.runs,
         facts=facts,
         command=args.command,
-        variants=variants,
     )
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text)
-    raw = {
-        server.label: {
-            operation: [vars(run) for run in series.runs]
-            for operation, series in server.series.items()
-        }
-        for server in (service, reference, sqlite, *variants)
-        if server is not None
-    }
+    raw = raw_figures(lineups, sqlite)
     args.output.with_suffix(".json").write_text(json.dumps(raw, indent=1) + "\n")
     print(f"\n{text}\nwritten to {args.output}", flush=True)
-    servers = [server for server in (service, reference, sqlite, *variants) if server is not None]
+    servers = [server for each in lineups for server in each.servers]
+    servers += [sqlite] if sqlite else []
     failed = sum(series.errors for server in servers for series in server.series.values())
     return 1 if failed else 0
 

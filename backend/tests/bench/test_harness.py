@@ -4,12 +4,13 @@ import os
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Literal
 from uuid import UUID, uuid4
 
 import asyncpg
 import httpx
 import pytest
-from bench.run import OPERATIONS, Load, Run, Series, Server, report
+from bench.run import OPERATIONS, Connection, Lineup, Load, Run, Series, Server, report
 from sqlalchemy.engine import make_url
 
 from bench import overhead, profile, reference, seed
@@ -103,16 +104,21 @@ async def postgres_url() -> AsyncIterator[str]:
         await admin.close()
 
 
-async def test_the_reference_answers_like_the_service(postgres_url: str) -> None:
-    database = Database(postgres_url, Settings(database_url=postgres_url))
+# "transaction": as behind PgBouncer, each statement in a transaction of its own.
+@pytest.mark.parametrize("pool_mode", ["session", "transaction"])
+async def test_the_reference_answers_like_the_service(
+    postgres_url: str, pool_mode: Literal["session", "transaction"]
+) -> None:
+    settings = Settings(database_url=postgres_url, database_pool_mode=pool_mode)
+    database = Database(postgres_url, settings)
     await upgrade(database.engine)
     data = seed.generate(USERS, TASKS_PER_USER)
     await seed.load_postgres(postgres_url, data)
     user_id = list(data.task_ids)[1]
     headers = {"X-User-ID": str(user_id)}
     task_id = data.task_ids[user_id][1]
-    bare = reference.create_app(postgres_url)
-    ours = create_app(Settings(database_url=postgres_url), database=database)
+    bare = reference.create_app(postgres_url, settings)
+    ours = create_app(settings, database=database)
     try:
         async with (
             bare.router.lifespan_context(bare),
@@ -140,6 +146,7 @@ async def test_the_reference_answers_like_the_service(postgres_url: str) -> None
 
             missing = await ref.get(f"/api/tasks/{uuid4()}", headers=headers)
             assert missing.status_code == 404
+            assert bare.state.in_transaction is (pool_mode == "transaction")
     finally:
         await database.dispose()
 
@@ -150,19 +157,27 @@ def _series(rps: float, p95_ms: float, errors: int = 0) -> Series:
     return Series([run])
 
 
-def test_the_report_compares_medians_and_names_what_misses_the_bar() -> None:
-    service = Server("service", "serve", "", 2, peak_rss_kib=[100 * 1024])
-    reference_server = Server("reference", "serve-reference", "", 2, peak_rss_kib=[40 * 1024])
+def _lineup(name: str, service_rps: float, *, toggle_errors: int = 0) -> Lineup:
+    connection = Connection(name, f"{name} to PostgreSQL", "", "", "session")
+    service = Server("service", "serve", "", 2, peak_rss_kib=[100 * 1024], via=name)
+    reference_server = Server(
+        "reference", "serve-reference", "", 2, peak_rss_kib=[40 * 1024], via=name
+    )
+    start = Server("start", "serve", "", 2, peak_rss_kib=[100 * 1024], via=name)
     for operation in OPERATIONS:
-        service.series[operation] = _series(900, 30)
+        service.series[operation] = _series(service_rps, 30)
         reference_server.series[operation] = _series(1000, 25)
-    service.series["toggle"] = _series(500, 120, errors=2)
+        start.series[operation] = _series(service_rps / 2, 30)
+    service.series["toggle"] = _series(500, 120, errors=toggle_errors)
+    return Lineup(connection, service, reference_server, variants=[start])
+
+
+def test_the_report_compares_medians_and_names_what_misses_the_bar() -> None:
     facts = dict.fromkeys(("cpus", "cpu", "memory", "python", "commit", "postgres"), "x")
     facts |= {"date": "today", "data": "tiny", "load_before": "0", "load_after": "0"}
 
     text, misses = report(
-        service=service,
-        reference=reference_server,
+        lineups=[_lineup("direct", 900, toggle_errors=2), _lineup("pgbouncer", 800)],
         sqlite=None,
         load=Load(100, 2, 10, 2, Path("data.lua")),
         runs=1,
@@ -170,16 +185,30 @@ def test_the_report_compares_medians_and_names_what_misses_the_bar() -> None:
         command="make bench",
     )
 
+    assert text.index("## direct: ") < text.index("## pgbouncer: ")
+    pgbouncer = text[text.index("## pgbouncer: ") :]
     assert (
         "| get one | 900 | 15.0 | 30.0 | 60.0 | 0 | 1000 | 12.5 | 25.0 | 50.0 | 0 | 0.90 | 1.20 |"
         in text
     )
+    assert (
+        "| get one | 800 | 15.0 | 30.0 | 60.0 | 0 | 1000 | 12.5 | 25.0 | 50.0 | 0 | 0.80 | 1.20 |"
+        in pgbouncer
+    )
     assert "| toggle | 200 | 200 | 1.00 |" in text
+    # --compare, per kind: the other checkout's figures and its ratios to this checkout.
+    assert "| start | 450 / 30 / 200 (rps 0.50x, CPU 1.00x) |" in text
+    assert "| start | 400 / 30 / 200 (rps 0.50x, CPU 1.00x) |" in pgbouncer
+    assert "| this checkout | 800 / 30 / 200 |" in pgbouncer
+    assert "- start (pgbouncer), 2 worker(s): 100 MiB" in text
     assert misses == [
         "2 failed request(s): the run fails",
-        "toggle: throughput ratio 0.50 < 0.8",
-        "toggle: p95 4.80x the reference's > 1.5x",
-        "toggle: p95 120 ms >= 100 ms",
+        "direct, toggle: throughput ratio 0.50 < 0.8",
+        "direct, toggle: p95 4.80x the reference's > 1.5x",
+        "direct, toggle: p95 120 ms >= 100 ms",
+        "pgbouncer, toggle: throughput ratio 0.50 < 0.8",
+        "pgbouncer, toggle: p95 4.80x the reference's > 1.5x",
+        "pgbouncer, toggle: p95 120 ms >= 100 ms",
     ]
 
 

@@ -27,8 +27,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from todo.config import Settings
-from todo.dbpostgres import uses_transaction_pooling
-from todo.dburl import parse_database_url
+from todo.db.postgres import uses_transaction_pooling
+from todo.db.urls import parse_database_url
 
 # The service's default pool per worker: DATABASE_POOL_SIZE=10, no overflow.
 POOL_MIN_SIZE = 10

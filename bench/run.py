@@ -35,7 +35,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from bench import profile, seed
-from todo.dburl import parse_database_url
+from todo.db.urls import parse_database_url
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "bench"

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from todo.config import Settings
 from todo.main import create_app
 
-CONTRACT = Path(__file__).resolve().parents[2] / "specs/001-backend-api-data/contracts/openapi.yaml"
+CONTRACT = Path(__file__).resolve().parents[3] / "specs/001-backend-api-data/contracts/openapi.yaml"
 IN_MEMORY = "sqlite:///:memory:"
 
 

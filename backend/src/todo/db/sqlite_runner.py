@@ -69,7 +69,6 @@ class SQLiteRunner:
         finally:
             await _release(connection)
 
-
     def _announce(self, sql: str) -> None:
         for listener in self._listeners:
             listener(sql)

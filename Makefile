@@ -135,6 +135,10 @@ bench-overhead: install ## In-process CPU per request of single layers (after ma
 serve-reference: install ## Serve bench/reference.py (bare asyncpg) exactly as `serve` serves the app
 	cd backend && PYTHONPATH=$(CURDIR) $(UV) run --locked uvicorn bench.reference:create_app $(UVICORN_FLAGS)
 
+.PHONY: serve-fastapi-reference
+serve-fastapi-reference: install ## Serve bench/plain_fastapi.py (the framework's floor) exactly as `serve` serves the app
+	cd backend && PYTHONPATH=$(CURDIR) $(UV) run --locked uvicorn bench.plain_fastapi:create_app $(UVICORN_FLAGS)
+
 .PHONY: bench-tools
 bench-tools:
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }

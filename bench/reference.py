@@ -69,9 +69,10 @@ def task_json(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-async def _fetch(request: Request, sql: str, *args: Any) -> list[Record]:
-    pool: asyncpg.Pool = request.app.state.pool
-    if not request.app.state.in_transaction:
+async def fetch(app: Starlette, sql: str, *args: Any) -> list[Record]:
+    """The statement's rows, on a pooled connection (in a transaction behind PgBouncer)."""
+    pool: asyncpg.Pool = app.state.pool
+    if not app.state.in_transaction:
         rows: list[Record] = await pool.fetch(sql, *args)
         return rows
     async with pool.acquire() as connection, connection.transaction():
@@ -80,11 +81,7 @@ async def _fetch(request: Request, sql: str, *args: Any) -> list[Record]:
 
 
 async def _fetchrow(request: Request, sql: str, *args: Any) -> Record | None:
-    if not request.app.state.in_transaction:
-        pool: asyncpg.Pool = request.app.state.pool
-        row: Record | None = await pool.fetchrow(sql, *args)
-        return row
-    rows = await _fetch(request, sql, *args)
+    rows = await fetch(request.app, sql, *args)
     return rows[0] if rows else None
 
 
@@ -102,7 +99,7 @@ async def health(_request: Request) -> Response:
 
 async def list_tasks(request: Request) -> Response:
     limit = int(request.query_params.get("limit", "100"))
-    rows = await _fetch(request, LIST_SQL, _user(request), limit)
+    rows = await fetch(request.app, LIST_SQL, _user(request), limit)
     return JSONResponse([task_json(row) for row in rows])
 
 
@@ -136,14 +133,24 @@ async def toggle_task(request: Request) -> Response:
     return _not_found() if row is None else JSONResponse(task_json(row))
 
 
-def create_app(dsn: str | None = None, settings: Settings | None = None) -> Starlette:
-    """The app on `dsn` (DATABASE_URL by default); `settings` give the pool mode."""
+def connect_arguments(
+    dsn: str | None = None, settings: Settings | None = None
+) -> tuple[dict[str, Any], bool]:
+    """asyncpg's connect arguments for `dsn` (DATABASE_URL by default), and whether each
+    statement needs a transaction of its own, decided as the service decides (from
+    `settings`' pool mode or a pooler host)."""
     dsn = dsn or os.environ["DATABASE_URL"]
     target = parse_database_url(dsn)
     in_transaction = uses_transaction_pooling(target, settings or Settings(database_url=dsn))
     connect: dict[str, Any] = target.asyncpg_connect_kwargs()
     if in_transaction:
         connect["statement_cache_size"] = 0
+    return connect, in_transaction
+
+
+def create_app(dsn: str | None = None, settings: Settings | None = None) -> Starlette:
+    """The app on `dsn` (DATABASE_URL by default); `settings` give the pool mode."""
+    connect, in_transaction = connect_arguments(dsn, settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

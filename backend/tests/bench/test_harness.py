@@ -4,6 +4,7 @@ import os
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from types import ModuleType
 from typing import Literal
 from uuid import UUID, uuid4
 
@@ -13,7 +14,7 @@ import pytest
 from bench.run import OPERATIONS, Connection, Lineup, Load, Run, Series, Server, report
 from sqlalchemy.engine import make_url
 
-from bench import overhead, profile, reference, seed
+from bench import overhead, plain_fastapi, profile, reference, seed
 from tests.environment import only_on
 from tests.postgres import with_database
 from todo.config import Settings
@@ -106,8 +107,9 @@ async def postgres_url() -> AsyncIterator[str]:
 
 # "transaction": as behind PgBouncer, each statement in a transaction of its own.
 @pytest.mark.parametrize("pool_mode", ["session", "transaction"])
-async def test_the_reference_answers_like_the_service(
-    postgres_url: str, pool_mode: Literal["session", "transaction"]
+@pytest.mark.parametrize("floor", [reference, plain_fastapi], ids=["bare", "plain FastAPI"])
+async def test_the_references_answer_like_the_service(
+    postgres_url: str, pool_mode: Literal["session", "transaction"], floor: ModuleType
 ) -> None:
     settings = Settings(database_url=postgres_url, database_pool_mode=pool_mode)
     database = Database(postgres_url, settings)
@@ -117,7 +119,7 @@ async def test_the_reference_answers_like_the_service(
     user_id = list(data.task_ids)[1]
     headers = {"X-User-ID": str(user_id)}
     task_id = data.task_ids[user_id][1]
-    bare = reference.create_app(postgres_url, settings)
+    bare = floor.create_app(postgres_url, settings)
     ours = create_app(settings, database=database)
     try:
         async with (
@@ -160,16 +162,19 @@ def _series(rps: float, p95_ms: float, errors: int = 0) -> Series:
 def _lineup(name: str, service_rps: float, *, toggle_errors: int = 0) -> Lineup:
     connection = Connection(name, f"{name} to PostgreSQL", "", "", "session")
     service = Server("service", "serve", "", 2, peak_rss_kib=[100 * 1024], via=name)
-    reference_server = Server(
-        "reference", "serve-reference", "", 2, peak_rss_kib=[40 * 1024], via=name
+    framework = Server(
+        "plain FastAPI", "serve-fastapi-reference", "", 2, peak_rss_kib=[60 * 1024], via=name
     )
+    bare = Server("bare Starlette", "serve-reference", "", 2, peak_rss_kib=[40 * 1024], via=name)
     start = Server("start", "serve", "", 2, peak_rss_kib=[100 * 1024], via=name)
     for operation in OPERATIONS:
         service.series[operation] = _series(service_rps, 30)
-        reference_server.series[operation] = _series(1000, 25)
+        framework.series[operation] = _series(1000, 25)
+        bare.series[operation] = _series(2000, 20)
         start.series[operation] = _series(service_rps / 2, 30)
     service.series["toggle"] = _series(500, 120, errors=toggle_errors)
-    return Lineup(connection, service, reference_server, variants=[start])
+    service.series["toggle"].runs[0].cpu_us = 300
+    return Lineup(connection, service, framework, bare, variants=[start])
 
 
 def test_the_report_compares_medians_and_names_what_misses_the_bar() -> None:
@@ -177,7 +182,7 @@ def test_the_report_compares_medians_and_names_what_misses_the_bar() -> None:
     facts |= {"date": "today", "data": "tiny", "load_before": "0", "load_after": "0"}
 
     text, misses = report(
-        lineups=[_lineup("direct", 900, toggle_errors=2), _lineup("pgbouncer", 800)],
+        lineups=[_lineup("direct", 950, toggle_errors=2), _lineup("pgbouncer", 850)],
         sqlite=None,
         load=Load(100, 2, 10, 2, Path("data.lua")),
         runs=1,
@@ -187,28 +192,36 @@ def test_the_report_compares_medians_and_names_what_misses_the_bar() -> None:
 
     assert text.index("## direct: ") < text.index("## pgbouncer: ")
     pgbouncer = text[text.index("## pgbouncer: ") :]
+    # Each operation: the service, then both floors, with every figure.
     assert (
-        "| get one | 900 | 15.0 | 30.0 | 60.0 | 0 | 1000 | 12.5 | 25.0 | 50.0 | 0 | 0.90 | 1.20 |"
-        in text
-    )
-    assert (
-        "| get one | 800 | 15.0 | 30.0 | 60.0 | 0 | 1000 | 12.5 | 25.0 | 50.0 | 0 | 0.80 | 1.20 |"
-        in pgbouncer
-    )
-    assert "| toggle | 200 | 200 | 1.00 |" in text
+        "| get one | service | 950 | 15.0 | 30.0 | 60.0 | 0 | 200 |\n"
+        "|  | plain FastAPI | 1000 | 12.5 | 25.0 | 50.0 | 0 | 200 |\n"
+        "|  | bare Starlette | 2000 | 10.0 | 20.0 | 40.0 | 0 | 200 |"
+    ) in text
+    # Then the ratios: service over plain FastAPI (rps, CPU, p95), and both over bare.
+    assert "| get one | 0.95 | 1.00 | 1.20 | 0.47 | 0.50 |" in text
+    assert "| get one | 0.85 | 1.00 | 1.20 | 0.42 | 0.50 |" in pgbouncer
+    assert "| toggle | 0.50 | 1.50 | 4.80 | 0.25 | 0.50 |" in text
     # --compare, per kind: the other checkout's figures and its ratios to this checkout.
-    assert "| start | 450 / 30 / 200 (rps 0.50x, CPU 1.00x) |" in text
-    assert "| start | 400 / 30 / 200 (rps 0.50x, CPU 1.00x) |" in pgbouncer
-    assert "| this checkout | 800 / 30 / 200 |" in pgbouncer
+    assert "| start | 475 / 30 / 200 (rps 0.50x, CPU 1.00x) |" in text
+    assert "| start | 425 / 30 / 200 (rps 0.50x, CPU 1.00x) |" in pgbouncer
+    assert "| this checkout | 850 / 30 / 200 |" in pgbouncer
     assert "- start (pgbouncer), 2 worker(s): 100 MiB" in text
     assert misses == [
         "2 failed request(s): the run fails",
-        "direct, toggle: throughput ratio 0.50 < 0.8",
-        "direct, toggle: p95 4.80x the reference's > 1.5x",
+        "direct, toggle: rps 0.50x plain FastAPI's < 0.9",
+        "direct, toggle: CPU 1.50x plain FastAPI's > 1.2",
+        "direct, toggle: p95 4.80x plain FastAPI's > 1.3",
         "direct, toggle: p95 120 ms >= 100 ms",
-        "pgbouncer, toggle: throughput ratio 0.50 < 0.8",
-        "pgbouncer, toggle: p95 4.80x the reference's > 1.5x",
+        *(
+            f"pgbouncer, {operation}: rps 0.85x plain FastAPI's < 0.9"
+            for operation in ("list", "get", "create")
+        ),
+        "pgbouncer, toggle: rps 0.50x plain FastAPI's < 0.9",
+        "pgbouncer, toggle: CPU 1.50x plain FastAPI's > 1.2",
+        "pgbouncer, toggle: p95 4.80x plain FastAPI's > 1.3",
         "pgbouncer, toggle: p95 120 ms >= 100 ms",
+        "pgbouncer, mixed: rps 0.85x plain FastAPI's < 0.9",
     ]
 
 

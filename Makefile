@@ -23,6 +23,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # accepts TLS only (direct endpoint) and PgBouncer in transaction mode (pooled).
 TLS_POSTGRES_URL := postgresql://todo:todo@127.0.0.1:5433/postgres?sslmode=require&channel_binding=require
 PGBOUNCER_URL := postgresql://todo:todo@127.0.0.1:6432/postgres?sslmode=require
+# The make target `preflight` names in its lines.
+SUITE := test
 
 .PHONY: help
 help: ## List the targets
@@ -55,12 +57,17 @@ serve: install ## Serve for production: WORKERS processes, no reload, no access 
 	cd backend && $(UV) run --locked uvicorn todo.main:create_app $(UVICORN_FLAGS)
 
 .PHONY: test
-test: install node-deps ## Run the whole suite on SQLite and on PostgreSQL
+test: preflight install node-deps ## Run the whole suite on SQLite and on PostgreSQL
 	cd backend && $(UV) run --locked pytest
+
+.PHONY: preflight
+preflight: ## Check that what the suite needs answers: PostgreSQL, Redis, Node 20+ (one line each if not)
+	@scripts/preflight-test $(SUITE)
 
 .PHONY: node-deps
 node-deps: $(BETTER_AUTH)/node_modules/.package-lock.json ## Install the locked npm packages of the Better Auth interop test
 
+# better-sqlite3 compiles from source when no prebuilt binary fits (a minute or two).
 $(BETTER_AUTH)/node_modules/.package-lock.json: $(BETTER_AUTH)/package-lock.json $(BETTER_AUTH)/package.json
 	cd $(BETTER_AUTH) && npm ci --no-audit --no-fund
 	touch $@
@@ -74,16 +81,22 @@ test-services: ## Start PostgreSQL with TLS on 5433 and PgBouncer on 6432 (needs
 	scripts/postgres-tls.sh
 	scripts/pgbouncer.sh
 
+# Exported to the preflight and to pytest alike (a target's variables reach its prerequisites).
 .PHONY: test-tls
-test-tls: install test-services ## Run the suite on PostgreSQL over TLS, with a Neon-style URL
-	cd backend && TEST_DATABASES=postgresql TEST_POSTGRES_URL='$(TLS_POSTGRES_URL)' \
-		$(UV) run --locked pytest
+test-tls: export TEST_DATABASES := postgresql
+test-tls: export TEST_POSTGRES_URL := $(TLS_POSTGRES_URL)
+test-tls: SUITE := test-tls
+test-tls: test-services preflight install node-deps ## Run the suite on PostgreSQL over TLS, with a Neon-style URL
+	cd backend && $(UV) run --locked pytest
 
 .PHONY: test-pgbouncer
-test-pgbouncer: install test-services ## Run the suite through PgBouncer in transaction mode
-	cd backend && TEST_DATABASES=postgresql TEST_POSTGRES_URL='$(PGBOUNCER_URL)' \
-		TEST_POSTGRES_ADMIN_URL='$(TLS_POSTGRES_URL)' DATABASE_POOL_MODE=transaction \
-		$(UV) run --locked pytest
+test-pgbouncer: export TEST_DATABASES := postgresql
+test-pgbouncer: export TEST_POSTGRES_URL := $(PGBOUNCER_URL)
+test-pgbouncer: export TEST_POSTGRES_ADMIN_URL := $(TLS_POSTGRES_URL)
+test-pgbouncer: export DATABASE_POOL_MODE := transaction
+test-pgbouncer: SUITE := test-pgbouncer
+test-pgbouncer: test-services preflight install node-deps ## Run the suite through PgBouncer in transaction mode
+	cd backend && $(UV) run --locked pytest
 
 .PHONY: format
 format: install ## Format and fix what the linter can

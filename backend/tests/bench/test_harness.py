@@ -14,7 +14,7 @@ from bench.run import OPERATIONS, Connection, Lineup, Load, Run, Series, Server,
 from sqlalchemy.engine import make_url
 
 from bench import overhead, profile, reference, seed
-from tests.environment import only_on
+from tests.environment import needs_postgresql, only_on
 from tests.postgres import with_database
 from todo.config import Settings
 from todo.db import Database
@@ -105,6 +105,7 @@ async def postgres_url() -> AsyncIterator[str]:
 
 
 # "transaction": as behind PgBouncer, each statement in a transaction of its own.
+@needs_postgresql
 @pytest.mark.parametrize("pool_mode", ["session", "transaction"])
 async def test_the_reference_answers_like_the_service(
     postgres_url: str, pool_mode: Literal["session", "transaction"]

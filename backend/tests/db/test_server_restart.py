@@ -27,6 +27,7 @@ import asyncpg
 import httpx
 import pytest
 
+from tests.environment import needs_postgresql
 from tests.throwaway_postgres import ThrowawayPostgres, free_port
 from todo.config import BACKEND_DIR, Settings
 from todo.db import Database
@@ -337,6 +338,7 @@ def inconsistencies(ledger: Ledger, stored: dict[str, list[asyncpg.Record]]) -> 
             yield f"task {task_id}: status {row['status']} after {applied} toggles"
 
 
+@needs_postgresql
 async def test_restarts_and_crashes_of_the_database_lose_nothing_and_answer_no_500(
     database: ThrowawayPostgres, service: Service
 ) -> None:

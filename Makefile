@@ -110,8 +110,15 @@ lint: install ## Check formatting and lint
 typecheck: install ## mypy --strict
 	cd backend && $(UV) run --locked mypy
 
+.PHONY: imports
+imports: install ## Check the import contracts of ARCHITECTURE.md (import-linter)
+	cd backend && $(UV) run --locked lint-imports --no-logo
+
+.PHONY: static
+static: lint typecheck imports ## Every check but the tests: format, lint, types, imports
+
 .PHONY: check
-check: lint typecheck test ## The gate: format, lint, types, tests
+check: static test ## The gate: static, then the tests
 
 .PHONY: openapi
 openapi: install ## Rewrite the committed OpenAPI contract from the app
@@ -149,6 +156,6 @@ serve-reference: install ## Serve bench/reference.py (bare asyncpg) exactly as `
 	cd backend && PYTHONPATH=$(CURDIR) $(UV) run --locked uvicorn bench.reference:create_app $(UVICORN_FLAGS)
 
 .PHONY: bench-tools
-bench-tools:
+bench-tools: ## Install wrk and start the local PostgreSQL on 5432 if needed (the bench targets do)
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
 	@scripts/ensure-postgres

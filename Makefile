@@ -50,7 +50,7 @@ migration: migrate ## Write a migration for model changes: make migration m="add
 
 .PHONY: serve
 serve: install ## Serve for production: WORKERS processes, no reload, no access log
-	@# Multiprocess metrics need an empty directory at each start (see the quickstart).
+	@# Multiprocess metrics need an empty directory at each start (docs/operations.md).
 	@if [ -n "$${PROMETHEUS_MULTIPROC_DIR:-}" ]; then \
 		mkdir -p "$$PROMETHEUS_MULTIPROC_DIR" && find "$$PROMETHEUS_MULTIPROC_DIR" -maxdepth 1 -name '*.db' -delete; \
 	fi

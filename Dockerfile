@@ -1,6 +1,6 @@
 # The production image: `make serve`'s command, run by an unprivileged user.
 # It serves; it does not create the schema. Point DATABASE_URL at a prepared
-# database (see specs/001-backend-api-data/quickstart.md).
+# database (see docs/deploying-on-neon.md).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

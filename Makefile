@@ -23,6 +23,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # accepts TLS only (direct endpoint) and PgBouncer in transaction mode (pooled).
 TLS_POSTGRES_URL := postgresql://todo:todo@127.0.0.1:5433/postgres?sslmode=require&channel_binding=require
 PGBOUNCER_URL := postgresql://todo:todo@127.0.0.1:6432/postgres?sslmode=require
+# The make target `preflight` names in its lines.
+SUITE := test
 
 .PHONY: help
 help: ## List the targets
@@ -48,19 +50,24 @@ migration: migrate ## Write a migration for model changes: make migration m="add
 
 .PHONY: serve
 serve: install ## Serve for production: WORKERS processes, no reload, no access log
-	@# Multiprocess metrics need an empty directory at each start (see the quickstart).
+	@# Multiprocess metrics need an empty directory at each start (docs/operations.md).
 	@if [ -n "$${PROMETHEUS_MULTIPROC_DIR:-}" ]; then \
 		mkdir -p "$$PROMETHEUS_MULTIPROC_DIR" && find "$$PROMETHEUS_MULTIPROC_DIR" -maxdepth 1 -name '*.db' -delete; \
 	fi
 	cd backend && $(UV) run --locked uvicorn todo.main:create_app $(UVICORN_FLAGS)
 
 .PHONY: test
-test: install node-deps ## Run the whole suite on SQLite and on PostgreSQL
+test: preflight install node-deps ## Run the whole suite on SQLite and on PostgreSQL
 	cd backend && $(UV) run --locked pytest
+
+.PHONY: preflight
+preflight: ## Check that what the suite needs answers: PostgreSQL, Redis, Node 20+ (one line each if not)
+	@scripts/preflight-test $(SUITE)
 
 .PHONY: node-deps
 node-deps: $(BETTER_AUTH)/node_modules/.package-lock.json ## Install the locked npm packages of the Better Auth interop test
 
+# better-sqlite3 compiles from source when no prebuilt binary fits (a minute or two).
 $(BETTER_AUTH)/node_modules/.package-lock.json: $(BETTER_AUTH)/package-lock.json $(BETTER_AUTH)/package.json
 	cd $(BETTER_AUTH) && npm ci --no-audit --no-fund
 	touch $@
@@ -74,16 +81,22 @@ test-services: ## Start PostgreSQL with TLS on 5433 and PgBouncer on 6432 (needs
 	scripts/postgres-tls.sh
 	scripts/pgbouncer.sh
 
+# Exported to the preflight and to pytest alike (a target's variables reach its prerequisites).
 .PHONY: test-tls
-test-tls: install test-services ## Run the suite on PostgreSQL over TLS, with a Neon-style URL
-	cd backend && TEST_DATABASES=postgresql TEST_POSTGRES_URL='$(TLS_POSTGRES_URL)' \
-		$(UV) run --locked pytest
+test-tls: export TEST_DATABASES := postgresql
+test-tls: export TEST_POSTGRES_URL := $(TLS_POSTGRES_URL)
+test-tls: SUITE := test-tls
+test-tls: test-services preflight install node-deps ## Run the suite on PostgreSQL over TLS, with a Neon-style URL
+	cd backend && $(UV) run --locked pytest
 
 .PHONY: test-pgbouncer
-test-pgbouncer: install test-services ## Run the suite through PgBouncer in transaction mode
-	cd backend && TEST_DATABASES=postgresql TEST_POSTGRES_URL='$(PGBOUNCER_URL)' \
-		TEST_POSTGRES_ADMIN_URL='$(TLS_POSTGRES_URL)' DATABASE_POOL_MODE=transaction \
-		$(UV) run --locked pytest
+test-pgbouncer: export TEST_DATABASES := postgresql
+test-pgbouncer: export TEST_POSTGRES_URL := $(PGBOUNCER_URL)
+test-pgbouncer: export TEST_POSTGRES_ADMIN_URL := $(TLS_POSTGRES_URL)
+test-pgbouncer: export DATABASE_POOL_MODE := transaction
+test-pgbouncer: SUITE := test-pgbouncer
+test-pgbouncer: test-services preflight install node-deps ## Run the suite through PgBouncer in transaction mode
+	cd backend && $(UV) run --locked pytest
 
 .PHONY: format
 format: install ## Format and fix what the linter can
@@ -97,8 +110,15 @@ lint: install ## Check formatting and lint
 typecheck: install ## mypy --strict
 	cd backend && $(UV) run --locked mypy
 
+.PHONY: imports
+imports: install ## Check the import contracts of ARCHITECTURE.md (import-linter)
+	cd backend && $(UV) run --locked lint-imports --no-logo
+
+.PHONY: static
+static: lint typecheck imports ## Every check but the tests: format, lint, types, imports
+
 .PHONY: check
-check: lint typecheck test ## The gate: format, lint, types, tests
+check: static test ## The gate: static, then the tests
 
 .PHONY: openapi
 openapi: install ## Rewrite the committed OpenAPI contract from the app
@@ -140,6 +160,6 @@ serve-fastapi-reference: install ## Serve bench/plain_fastapi.py (the framework'
 	cd backend && PYTHONPATH=$(CURDIR) $(UV) run --locked uvicorn bench.plain_fastapi:create_app $(UVICORN_FLAGS)
 
 .PHONY: bench-tools
-bench-tools:
+bench-tools: ## Install wrk and start the local PostgreSQL on 5432 if needed (the bench targets do)
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
 	@scripts/ensure-postgres

@@ -38,16 +38,19 @@ STAGES = (
     ("response validation + serialization (serialize_response)", ("serialize_response (",)),
     ("SQLAlchemy ORM row -> object (loading.instances)", ("instances (sqlalchemy/orm/loading",)),
     ("SQLAlchemy session/connection begin, commit, close", _SESSION_FRAMES),
-    ("pool checkout ping", ("_async_ping", "do_ping", "_ping (todo/dbpostgres.py")),
+    ("pool checkout ping", ("_async_ping", "do_ping", "_ping (todo/db/postgres.py")),
     ("sync code run in the threadpool (run_in_threadpool)", ("run_in_threadpool (",)),
-    ("one statement on the pooled asyncpg connection (todo.db.statements)", ("(todo/dbdirect.py",)),
     (
-        "pool checkout and checkin for it (Database.checkout, checkin)",
-        ("checkout (todo/db.py", "checkin (todo/db.py"),
+        "one statement on the pooled asyncpg connection (todo.db.postgres_runner)",
+        ("(todo/db/postgres_runner.py",),
+    ),
+    (
+        "pool checkout and checkin for it (PostgresRunner._checkout, _checkin)",
+        ("_checkout (todo/db/postgres_runner.py", "_checkin (todo/db/postgres_runner.py"),
     ),
     (
         "the request's log line and id (RequestContextMiddleware)",
-        ("_record (todo/request_context.py",),
+        ("_record (todo/http/request_context.py",),
     ),
     ("task rows to JSON (todo.tasks.encode)", ("(todo/tasks/encode.py",)),
 )

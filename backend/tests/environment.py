@@ -19,6 +19,12 @@ TEST_POSTGRES_URL = os.environ.get(
 TEST_POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_ADMIN_URL", TEST_POSTGRES_URL)
 
 
+# For tests that reach PostgreSQL some other way than through `database_urls`.
+needs_postgresql = pytest.mark.skipif(
+    "postgresql" not in TEST_DATABASES, reason="TEST_DATABASES leaves PostgreSQL out"
+)
+
+
 def only_on(*backends: str) -> pytest.MarkDecorator:
     """Run a test on those of `backends` that this run covers."""
     return pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from bench.run import OPERATIONS, Connection, Lineup, Load, Run, Series, Server,
 from sqlalchemy.engine import make_url
 
 from bench import overhead, plain_fastapi, profile, reference, seed
-from tests.environment import only_on
+from tests.environment import needs_postgresql, only_on
 from tests.postgres import with_database
 from todo.config import Settings
 from todo.db import Database
@@ -106,6 +106,7 @@ async def postgres_url() -> AsyncIterator[str]:
 
 
 # "transaction": as behind PgBouncer, each statement in a transaction of its own.
+@needs_postgresql
 @pytest.mark.parametrize("pool_mode", ["session", "transaction"])
 @pytest.mark.parametrize("floor", [reference, plain_fastapi], ids=["bare", "plain FastAPI"])
 async def test_the_references_answer_like_the_service(

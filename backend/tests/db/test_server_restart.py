@@ -10,6 +10,7 @@ every keyed write was applied exactly once.
 """
 
 import asyncio
+import contextlib
 import os
 import random
 import signal
@@ -26,6 +27,7 @@ import asyncpg
 import httpx
 import pytest
 
+from tests.environment import needs_postgresql
 from tests.throwaway_postgres import ThrowawayPostgres, free_port
 from todo.config import BACKEND_DIR, Settings
 from todo.db import Database
@@ -123,9 +125,7 @@ async def service(database: ThrowawayPostgres) -> AsyncIterator[Service]:
             start_new_session=True,
         )
     limits = httpx.Limits(max_connections=CLIENTS + 8, max_keepalive_connections=CLIENTS + 8)
-    client = httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=PATIENCE
-    )
+    client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=PATIENCE)
     try:
         await wait_until_ready(client, process)
         yield Service(client, log_file, [str(uuid4()) for _ in range(USERS)])
@@ -143,10 +143,8 @@ async def stop_process_group(process: asyncio.subprocess.Process) -> None:
                 await process.wait()
         except TimeoutError:
             pass
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     await process.wait()
 
 
@@ -340,6 +338,7 @@ def inconsistencies(ledger: Ledger, stored: dict[str, list[asyncpg.Record]]) -> 
             yield f"task {task_id}: status {row['status']} after {applied} toggles"
 
 
+@needs_postgresql
 async def test_restarts_and_crashes_of_the_database_lose_nothing_and_answer_no_500(
     database: ThrowawayPostgres, service: Service
 ) -> None:

@@ -23,10 +23,9 @@ from bench.reference import (
     CREATE_SQL,
     GET_SQL,
     LIST_SQL,
-    POOL_MAX_SIZE,
-    POOL_MIN_SIZE,
     TOGGLE_SQL,
     connect_arguments,
+    create_pool,
     fetch,
     task_json,
 )
@@ -62,9 +61,7 @@ def create_app(dsn: str | None = None, settings: Settings | None = None) -> Fast
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with asyncpg.create_pool(
-            min_size=POOL_MIN_SIZE, max_size=POOL_MAX_SIZE, **connect
-        ) as pool:
+        async with create_pool(connect) as pool:
             app.state.pool = pool
             app.state.in_transaction = in_transaction
             yield

@@ -12,7 +12,8 @@ import socket
 import tempfile
 from pathlib import Path
 
-BIN_DIR = Path(os.environ.get("TEST_POSTGRES_BIN_DIR", "/usr/lib/postgresql/15/bin"))
+from tests.environment import TEST_POSTGRES_BIN_DIR
+
 # Only against hanging: a crash recovery on a busy machine can take a while.
 PATIENCE = 60
 
@@ -37,8 +38,21 @@ def _server_user() -> str | None:
     raise RuntimeError("running as root, and no non-root user to run PostgreSQL as")
 
 
+def _bin_dir() -> Path:
+    """Where `initdb` and `pg_ctl` are; a missing one fails the test, saying what to install."""
+    folder = TEST_POSTGRES_BIN_DIR
+    if folder is None or not (folder / "pg_ctl").exists():
+        where = folder or "/usr/lib/postgresql/<version>/bin"
+        raise RuntimeError(
+            f"no PostgreSQL server programs (initdb, pg_ctl) in {where}: install the "
+            "server (apt-get install postgresql-15), or point TEST_POSTGRES_BIN_DIR at them"
+        )
+    return folder
+
+
 class ThrowawayPostgres:
     def __init__(self) -> None:
+        self.bin_dir = _bin_dir()
         self.port = free_port()
         self.user = _server_user()
         self.folder = Path(tempfile.mkdtemp(prefix="throwaway-postgres-"))
@@ -53,7 +67,7 @@ class ThrowawayPostgres:
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     async def _run(self, program: str, *args: str) -> None:
-        command = [str(BIN_DIR / program), *args]
+        command = [str(self.bin_dir / program), *args]
         if self.user is not None:
             command = ["runuser", "-u", self.user, "--", *command]
         process = await asyncio.create_subprocess_exec(

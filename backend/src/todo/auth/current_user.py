@@ -1,7 +1,7 @@
 """Who is calling, as this service's user id.
 
 Only this module turns credentials into a user: routers depend on
-`CurrentUser`, and which mode checks the credentials (`AUTH_MODE`) is decided
+`CurrentOwner`, and which mode checks the credentials (`AUTH_MODE`) is decided
 once, by `build_authenticator`.
 """
 
@@ -9,7 +9,7 @@ import ipaddress
 import logging
 import time
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 from uuid import UUID
 
 from fastapi import Depends, Request
@@ -20,11 +20,14 @@ from todo.auth.header import USER_ID_HEADER, HeaderAuthenticator, parse_user_id
 from todo.auth.keys import JwksKeys, SecretKey
 from todo.auth.tokens import TokenVerifier
 from todo.config import Settings
+from todo.db import Database
+from todo.deps import database_of
 from todo.users.service import Users
 
 __all__ = [
     "USER_ID_HEADER",
-    "CurrentUser",
+    "CurrentOwner",
+    "Owner",
     "build_authenticator",
     "check_caller",
     "document_callers",
@@ -74,7 +77,19 @@ def users_of(request: Request) -> Users:
     return users
 
 
-async def get_current_user(request: Request) -> UUID:
+class Owner(NamedTuple):
+    """Whom a request acts for, and the database that user's tasks are in."""
+
+    user_id: UUID
+    database: Database
+
+
+async def get_owner(request: Request) -> Owner:
+    # One dependency for both: each one FastAPI resolves costs every request.
+    return Owner(await _current_user(request), database_of(request))
+
+
+async def _current_user(request: Request) -> UUID:
     caller = await identify_caller(request)
     users = users_of(request)
     if isinstance(caller, UUID):
@@ -87,7 +102,7 @@ async def get_current_user(request: Request) -> UUID:
     return user_id
 
 
-CurrentUser = Annotated[UUID, Depends(get_current_user)]
+CurrentOwner = Annotated[Owner, Depends(get_owner)]
 
 
 def document_callers(schema: dict[str, Any], authenticator: Authenticator) -> None:

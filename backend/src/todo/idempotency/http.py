@@ -12,13 +12,14 @@ import re
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, TypeVar
-from uuid import UUID
 
 from fastapi import Request, Response
+from pydantic import BaseModel
 
+from todo.auth.current_user import Owner
 from todo.db import Runner
 from todo.db.outages import is_lock_timeout
-from todo.deps import database_of, settings_of
+from todo.deps import settings_of
 from todo.errors import BadRequestError
 from todo.idempotency import service
 from todo.idempotency.models import KEY_MAX_LENGTH
@@ -94,9 +95,10 @@ def idempotency_key(request: Request) -> str | None:
     return None if raw is None else parse_idempotency_key(raw)
 
 
-def fingerprint(method: str, path: str, payload: object) -> str:
+def fingerprint(method: str, path: str, payload: BaseModel | None) -> str:
     """What makes two requests the same: method, path and the body as validated."""
-    body = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    validated = None if payload is None else payload.model_dump(mode="json")
+    body = json.dumps(validated, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(f"{method}\n{path}\n{body}".encode()).hexdigest()
 
 
@@ -115,11 +117,11 @@ def _stored(response: Response) -> StoredResponse:
 
 async def respond_once(
     request: Request,
-    user_id: UUID,
+    owner: Owner,
     write: Callable[[Runner], Awaitable[T]],
     respond: Callable[[T], Response],
     *,
-    payload: object = None,
+    payload: BaseModel | None = None,
 ) -> Response:
     """Run `write` and answer `respond(outcome)`, at most once per Idempotency-Key.
 
@@ -128,7 +130,7 @@ async def respond_once(
     `payload` is the validated body, part of what makes two requests the same.
     """
     key = idempotency_key(request)
-    database = database_of(request)
+    user_id, database = owner
     if key is None:
         return respond(await write(database))
     settings = settings_of(request)

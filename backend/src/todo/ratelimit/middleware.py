@@ -11,7 +11,7 @@ from fastapi import Request
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from todo.auth.current_user import CurrentUser
+from todo.auth.current_user import CurrentOwner
 from todo.errors import TodoError
 from todo.ratelimit.limiters import Limiter
 
@@ -30,9 +30,9 @@ class RateLimitedError(TodoError):
         )
 
 
-async def enforce_rate_limit(request: Request, user_id: CurrentUser) -> None:
+async def enforce_rate_limit(request: Request, owner: CurrentOwner) -> None:
     limiter: Limiter = request.app.state.limiter
-    decision = await limiter.take(str(user_id))
+    decision = await limiter.take(str(owner.user_id))
     if decision is None:  # unknown (Redis is down): let it through
         return
     policy = limiter.policy

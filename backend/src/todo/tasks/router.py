@@ -7,8 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from todo.auth.current_user import CurrentUser
-from todo.deps import DatabaseDep
+from todo.auth.current_user import CurrentOwner
 from todo.http.conditional import (
     ETAG_HEADER_DOC,
     IF_MATCH_PARAMETER,
@@ -73,10 +72,9 @@ def _created(task: TaskRow) -> Response:
         }
     },
 )
-async def list_tasks(  # noqa: PLR0917  (FastAPI injects each by name)
+async def list_tasks(
     request: Request,
-    user_id: CurrentUser,
-    database: DatabaseDep,
+    owner: CurrentOwner,
     status_filter: Annotated[
         TaskStatus | None, Query(alias="status", description="Only tasks with this status.")
     ] = None,
@@ -94,7 +92,7 @@ async def list_tasks(  # noqa: PLR0917  (FastAPI injects each by name)
     after = decode_cursor(cursor) if cursor is not None else None
     # One extra row tells whether another page exists, without a COUNT.
     tasks = await service.list_tasks(
-        database, user_id, status=status_filter, limit=limit + 1, after=after
+        owner.database, owner.user_id, status=status_filter, limit=limit + 1, after=after
     )
     headers = {}
     if len(tasks) > limit:
@@ -120,11 +118,9 @@ async def list_tasks(  # noqa: PLR0917  (FastAPI injects each by name)
         **problem_docs(413, 415),
     },
 )
-async def create_task(body: TaskCreate, request: Request, user_id: CurrentUser) -> Response:
-    write = partial(service.create_task, user_id=user_id, data=body)
-    return await respond_once(
-        request, user_id, write, _created, payload=body.model_dump(mode="json")
-    )
+async def create_task(body: TaskCreate, request: Request, owner: CurrentOwner) -> Response:
+    write = partial(service.create_task, user_id=owner.user_id, data=body)
+    return await respond_once(request, owner, write, _created, payload=body)
 
 
 @router.get(
@@ -138,10 +134,8 @@ async def create_task(body: TaskCreate, request: Request, user_id: CurrentUser) 
         **problem_docs(404),
     },
 )
-async def get_task(
-    task_id: UUID, request: Request, user_id: CurrentUser, database: DatabaseDep
-) -> Response:
-    task = await service.get_task(database, user_id, task_id)
+async def get_task(task_id: UUID, request: Request, owner: CurrentOwner) -> Response:
+    task = await service.get_task(owner.database, owner.user_id, task_id)
     tags = none_match(request)
     if tags is not None and tags.matches(task.version):
         return Response(
@@ -166,10 +160,12 @@ async def get_task(
     },
 )
 async def update_task(
-    task_id: UUID, body: TaskUpdate, request: Request, user_id: CurrentUser, database: DatabaseDep
+    task_id: UUID, body: TaskUpdate, request: Request, owner: CurrentOwner
 ) -> Response:
     versions = expected_versions(request)
-    task = await service.update_task(database, user_id, task_id, body, expected_versions=versions)
+    task = await service.update_task(
+        owner.database, owner.user_id, task_id, body, expected_versions=versions
+    )
     return _task_response(task)
 
 
@@ -185,14 +181,14 @@ async def update_task(
         **IDEMPOTENT_WRITE_DOCS,
     },
 )
-async def toggle_task(task_id: UUID, request: Request, user_id: CurrentUser) -> Response:
+async def toggle_task(task_id: UUID, request: Request, owner: CurrentOwner) -> Response:
     write = partial(
         service.toggle_task,
-        user_id=user_id,
+        user_id=owner.user_id,
         task_id=task_id,
         expected_versions=expected_versions(request),
     )
-    return await respond_once(request, user_id, write, _task_response)
+    return await respond_once(request, owner, write, _task_response)
 
 
 @router.delete(
@@ -204,8 +200,6 @@ async def toggle_task(task_id: UUID, request: Request, user_id: CurrentUser) -> 
     responses=CONDITIONAL_WRITE_DOCS,
     response_class=Response,
 )
-async def delete_task(
-    task_id: UUID, request: Request, user_id: CurrentUser, database: DatabaseDep
-) -> None:
+async def delete_task(task_id: UUID, request: Request, owner: CurrentOwner) -> None:
     versions = expected_versions(request)
-    await service.delete_task(database, user_id, task_id, expected_versions=versions)
+    await service.delete_task(owner.database, owner.user_id, task_id, expected_versions=versions)

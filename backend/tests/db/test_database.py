@@ -67,5 +67,5 @@ async def test_a_connection_that_cannot_roll_back_is_discarded_and_the_answer_ke
         database.listeners.remove(refuse_rollback)
 
     assert response.status_code == 404, response.text
-    assert "Checked out connections: 0" in database.engine.pool.status()
+    assert database.pool_checked_out() == 0
     assert (await client.get("/api/tasks", headers=headers)).status_code == 200

@@ -183,7 +183,7 @@ async def test_a_silent_database_fails_requests_within_the_connect_timeout(
         await service.proxy.restore()
         assert (await service.create("Back")).status_code == 201
         # No connection was stranded by the requests given up on.
-        assert "Current Checked out connections: 0" in service.database.engine.pool.status()
+        assert service.database.pool_checked_out() == 0
     finally:
         await service.client.aclose()
         await service.database.dispose()
@@ -319,11 +319,9 @@ async def test_a_statement_slower_than_the_command_timeout_is_cut_off(
 
 
 async def test_no_free_connection_in_the_pool_is_a_503(service: ProxiedService) -> None:
-    async with service.database.engine.connect() as first:
-        await first.exec_driver_sql("SELECT 1")
-        async with service.database.engine.connect() as second:
-            await second.exec_driver_sql("SELECT 1")
-            response, elapsed = await service.timed("GET", "/api/tasks")
+    # Both of the pool's connections held, each in a transaction.
+    async with service.database.transaction(), service.database.transaction():
+        response, elapsed = await service.timed("GET", "/api/tasks")
 
     assert_unavailable(response, elapsed)
     assert (await service.client.get("/api/tasks", headers=service.headers)).status_code == 200

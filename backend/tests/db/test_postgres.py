@@ -1,14 +1,17 @@
 import re
 from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
 
 from tests.conftest import DatabaseUrls
 from tests.environment import only_on
 from todo.config import Settings
 from todo.db import Database
-from todo.db.postgres import SERVER_TIMEOUT_FIRST_SECONDS, ping_due, uses_transaction_pooling
+from todo.db.postgres import SERVER_TIMEOUT_FIRST_SECONDS, uses_transaction_pooling
+from todo.db.postgres_pool import ping_due
 from todo.db.urls import parse_database_url
 
 NEON = "postgresql://u:p@ep-x-123.eu-central-1.aws.neon.tech/db?sslmode=require"
@@ -31,68 +34,85 @@ def test_transaction_pooling_is_assumed_for_neon_poolers_or_when_told(
     assert uses_transaction_pooling(parse_database_url(url), settings) is expected
 
 
-async def asyncpg_connect_arguments(database: Database) -> dict[str, Any]:
-    """What the engine hands `asyncpg.connect()` for a new connection."""
-    captured: dict[str, Any] = {}
+async def connect_arguments(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What the service's pool hands `asyncpg.connect()` for a new connection, and
+    what the engine (migrations, the tests' sessions) hands SQLAlchemy's dialect.
+    """
+    pool: dict[str, Any] = {}
+    engine: dict[str, Any] = {}
+    connect = asyncpg.connection.connect
+
+    async def capture(*args: Any, **kwargs: Any) -> Any:
+        pool.update(kwargs)
+        return await connect(*args, **kwargs)
+
+    monkeypatch.setattr(asyncpg.connection, "connect", capture)
+    await database.fetch(text("SELECT 1"))
 
     @event.listens_for(database.engine.sync_engine, "do_connect")
     def _capture(_dialect: Any, _record: Any, _args: Any, kwargs: dict[str, Any]) -> None:
-        captured.update(kwargs)
+        engine.update(kwargs)
 
     async with database.engine.connect() as connection:
         await connection.execute(text("SELECT 1"))
-    return captured
+    return pool, engine
 
 
 @only_on("postgresql")
 async def test_under_transaction_pooling_nothing_is_cached_or_named_twice(
-    database_urls: DatabaseUrls,
+    database_urls: DatabaseUrls, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = Settings(database_url=database_urls.app, database_pool_mode="transaction")
     database = Database(database_urls.app, settings)
     try:
-        arguments = await asyncpg_connect_arguments(database)
+        pool, engine = await connect_arguments(database, monkeypatch)
     finally:
         await database.dispose()
 
     # PgBouncer gives each transaction whichever server connection is free: a
     # statement cached by name on one is missing on the next, or clashes there.
-    assert arguments["statement_cache_size"] == 0
-    assert arguments["prepared_statement_cache_size"] == 0
-    names = {arguments["prepared_statement_name_func"]() for _ in range(100)}
+    assert pool["statement_cache_size"] == engine["statement_cache_size"] == 0
+    assert engine["prepared_statement_cache_size"] == 0
+    names = {engine["prepared_statement_name_func"]() for _ in range(100)}
     assert len(names) == 100
     assert all(re.fullmatch(r"__asyncpg_[0-9a-f]{32}__", name) for name in names)
     # PgBouncer refuses startup parameters it does not track (jit, ...).
-    assert "server_settings" not in arguments
+    assert "server_settings" not in pool
+    assert "server_settings" not in engine
+    # Those two are SQLAlchemy's; asyncpg itself would refuse them.
+    assert "prepared_statement_cache_size" not in pool
+    assert "prepared_statement_name_func" not in pool
 
 
 @only_on("postgresql")
 async def test_a_direct_connection_keeps_asyncpgs_statement_cache(
-    database_urls: DatabaseUrls,
+    database_urls: DatabaseUrls, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = Settings(database_url=database_urls.direct, database_pool_mode="session")
     database = Database(database_urls.direct, settings)
     try:
-        arguments = await asyncpg_connect_arguments(database)
+        pool, engine = await connect_arguments(database, monkeypatch)
     finally:
         await database.dispose()
 
-    assert "statement_cache_size" not in arguments
-    assert "prepared_statement_name_func" not in arguments
-    assert arguments["timeout"] == settings.database_connect_timeout
-    # The server's statement timeout fires first, so a cut-off write never lands later.
-    assert arguments["server_settings"]["statement_timeout"] == "10000"
-    assert arguments["command_timeout"] == (
-        settings.database_command_timeout + SERVER_TIMEOUT_FIRST_SECONDS
-    )
+    url = make_url(database_urls.direct)
+    assert (pool["host"], pool["port"], pool["database"]) == (url.host, url.port, url.database)
+    for arguments in (pool, engine):
+        assert "statement_cache_size" not in arguments
+        assert "prepared_statement_name_func" not in arguments
+        assert arguments["timeout"] == settings.database_connect_timeout
+        # The server's statement timeout fires first, so a cut-off write never lands later.
+        assert arguments["server_settings"]["statement_timeout"] == "10000"
+        assert arguments["command_timeout"] == (
+            settings.database_command_timeout + SERVER_TIMEOUT_FIRST_SECONDS
+        )
 
 
 def test_a_connection_is_pinged_unless_it_was_just_fresh_or_just_given_back() -> None:
-    assert not ping_due({"fresh": True}, now=100.0, idle_seconds=0.5)
-    # Fresh only once: the next checkout judges it by when it came back.
-    info: dict[str, object] = {"fresh": True}
-    ping_due(info, now=100.0, idle_seconds=0.5)
-    assert ping_due(info, now=100.0, idle_seconds=0.5)
-    assert not ping_due({"returned_at": 99.8}, now=100.0, idle_seconds=0.5)
-    assert ping_due({"returned_at": 99.5}, now=100.0, idle_seconds=0.5)
-    assert ping_due({"returned_at": 100.0}, now=100.0, idle_seconds=0)
+    # Never given back: fresh.
+    assert not ping_due(None, now=100.0, idle_seconds=0.5)
+    assert not ping_due(99.8, now=100.0, idle_seconds=0.5)
+    assert ping_due(99.5, now=100.0, idle_seconds=0.5)
+    assert ping_due(100.0, now=100.0, idle_seconds=0)

@@ -88,10 +88,11 @@ async def readiness(url: str) -> tuple[int, bool | None]:
             status = (await client.get("/health/ready")).status_code
         encrypted = None
         if status == 200:
-            async with database.engine.connect() as connection:
-                encrypted = await connection.scalar(
-                    text("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
-                )
+            # On the pool's own connection: the one the service's statements use.
+            rows = await database.fetch(
+                text("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            )
+            encrypted = rows[0][0]
         return status, encrypted
     finally:
         await database.dispose()

@@ -10,7 +10,6 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import text
 
 from todo.config import Settings
 from todo.db import Database
@@ -86,8 +85,7 @@ async def test_requests_are_counted_by_route_method_and_status(
 async def test_the_pool_gauge_counts_connections_in_use(
     metrics_client: httpx.AsyncClient, database: Database
 ) -> None:
-    async with database.engine.connect() as connection:
-        await connection.execute(text("SELECT 1"))
+    async with database.transaction():
         during = _samples((await metrics_client.get("/metrics")).text)
     after = _samples((await metrics_client.get("/metrics")).text)
 

@@ -13,7 +13,12 @@ from sqlalchemy.sql import Executable
 
 from todo.config import Settings
 from todo.db.outages import as_service_error
-from todo.db.postgres import connect_timeout, create_postgres_engine, uses_transaction_pooling
+from todo.db.postgres import (
+    connect_timeout,
+    create_postgres_engine,
+    create_postgres_pool,
+    uses_transaction_pooling,
+)
 from todo.db.postgres_runner import PostgresRunner
 from todo.db.sqlite import configure_sqlite
 from todo.db.sqlite_runner import SQLiteRunner
@@ -35,7 +40,7 @@ def async_database_url(raw_url: str) -> URL:
 
 
 class Database:
-    """One engine, and the one way statements reach it.
+    """The one way statements reach the database, and an engine beside it.
 
     `fetch` runs a single statement as a transaction of its own; `transaction`
     holds one connection for several. Both are a `Runner`, so a service's
@@ -56,10 +61,13 @@ class Database:
         # Called with each statement's SQL just before it is sent (see StatementListener).
         self.listeners: list[StatementListener] = []
         self._runner: PostgresRunner | SQLiteRunner
+        # SQLAlchemy's engine: SQLite's statements run on it; on PostgreSQL it serves
+        # migrations and the tests' ORM sessions, and the pool below the service.
         if target.backend == "postgresql":
             self.engine = create_postgres_engine(target, settings)
             self._runner = PostgresRunner(
-                self.engine,
+                create_postgres_pool(self.engine, target, settings),
+                self.engine.dialect,
                 acquire_timeout=self.acquire_timeout,
                 in_transaction=uses_transaction_pooling(target, settings),
                 listeners=self.listeners,
@@ -110,8 +118,13 @@ class Database:
 
     def pool_checked_out(self) -> int | None:
         """Connections lent out of this process's pool right now, if the pool counts them."""
+        if isinstance(self._runner, PostgresRunner):
+            return self._runner.checked_out
         checked_out: Any = getattr(self.engine.pool, "checkedout", None)
         return int(checked_out()) if callable(checked_out) else None
 
     async def dispose(self) -> None:
+        """Close the pool's connections (once those lent out are back) and the engine's."""
+        if isinstance(self._runner, PostgresRunner):
+            await self._runner.close()
         await self.engine.dispose()

@@ -1,11 +1,11 @@
 """Statements on the pool's asyncpg connections: one round trip for a single one.
 
-The pool is SQLAlchemy's (its checkout ping, recycling and limits, see
-todo.db.postgres), handed out first come, first served within one deadline.
-On a direct connection a single statement commits on its own (autocommit).
-Behind PgBouncer in transaction mode it runs between BEGIN and COMMIT
-instead: there asyncpg's prepare and execute could otherwise land on
-different server connections.
+The pool is asyncpg's (todo.db.postgres_pool: its checkout ping, recycling
+and limits), handed out first come, first served within one deadline. On a
+direct connection a single statement commits on its own (autocommit). Behind
+PgBouncer in transaction mode it runs between BEGIN and COMMIT instead: there
+asyncpg's prepare and execute could otherwise land on different server
+connections.
 """
 
 import asyncio
@@ -16,12 +16,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
-from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.pool import PoolProxiedConnection
+from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import Executable
-from sqlalchemy.util import greenlet_spawn
 
 from todo.db.outages import DatabaseUnavailableError, Outage, as_service_error
+from todo.db.postgres_pool import PostgresPool
 from todo.db.statements import Params, Row, StatementCache, StatementListener
 
 logger = logging.getLogger("todo.db")
@@ -30,25 +29,31 @@ logger = logging.getLogger("todo.db")
 class PostgresRunner:
     def __init__(
         self,
-        engine: AsyncEngine,
+        pool: PostgresPool,
+        dialect: Dialect,
         *,
         acquire_timeout: float,
         in_transaction: bool,
         listeners: list[StatementListener],
     ) -> None:
-        self._engine = engine
-        self._statements = StatementCache(engine.dialect)
+        self._pool = pool
+        self._statements = StatementCache(dialect)
         self._acquire_timeout = acquire_timeout
         self.in_transaction = in_transaction
         self._listeners = listeners
         # One turn per connection the pool can lend, handed out first come,
-        # first served. SQLAlchemy's pool lets a request that arrives just as a
-        # connection comes back take it ahead of those already waiting, who then
-        # queue again: under load most requests took milliseconds and some
-        # seconds. Waiting here first keeps the order, within the same bound.
-        pool = engine.pool
-        size = pool.size() if hasattr(pool, "size") else 1
-        self._turns = asyncio.Semaphore(size + max(getattr(pool, "_max_overflow", 0), 0))
+        # first served. asyncpg's pool (an asyncio.Queue) lets a request that
+        # arrives just as a connection comes back take it ahead of those already
+        # waiting, who then queue again at the back: under load most requests
+        # would take milliseconds and some seconds. Waiting here first keeps the
+        # order (asyncio.Semaphore lets no one pass its waiters), within the
+        # same bound.
+        self._turns = asyncio.Semaphore(pool.size)
+        # Connections lent out right now.
+        self.checked_out = 0
+
+    async def close(self) -> None:
+        await self._pool.close()
 
     async def fetch(
         self, statement: Executable, params: Params | None, *, repeatable: bool
@@ -69,8 +74,7 @@ class PostgresRunner:
         raise AssertionError("unreachable")
 
     async def _run(self, sql: str, arguments: list[Any], *, write: bool) -> Sequence[Row]:
-        proxied = await self._checkout()
-        connection: asyncpg.Connection = proxied.driver_connection
+        connection = await self._checkout()
         # Whether a failure from here on may come after the change was
         # committed: in autocommit the statement is its own commit.
         in_doubt = write and not self.in_transaction
@@ -96,7 +100,7 @@ class PostgresRunner:
                 raise
             raise failure from error
         finally:
-            await self._checkin(proxied, abandoned=abandoned)
+            await self._checkin(connection, abandoned=abandoned)
 
     @asynccontextmanager
     async def transaction(
@@ -111,8 +115,7 @@ class PostgresRunner:
         if lock_timeout is not None:
             # Sent with BEGIN, in the same round trip; it ends with the transaction.
             begin += f"; SET LOCAL lock_timeout = {max(1, round(lock_timeout * 1000))}"
-        proxied = await self._begin(begin)
-        connection: asyncpg.Connection = proxied.driver_connection
+        connection = await self._begin(begin)
         commit_sent = False
         abandoned = False
         try:
@@ -130,18 +133,17 @@ class PostgresRunner:
                 raise
             raise failure from error
         finally:
-            await self._checkin(proxied, abandoned=abandoned)
+            await self._checkin(connection, abandoned=abandoned)
 
-    async def _begin(self, begin: str) -> PoolProxiedConnection:
+    async def _begin(self, begin: str) -> asyncpg.Connection:
         """A connection with a transaction open on it; one that proves stale is replaced once."""
         for attempt in range(2):
-            proxied = await self._checkout()
-            connection: asyncpg.Connection = proxied.driver_connection
+            connection = await self._checkout()
             try:
                 self._announce(begin)
                 await connection.execute(begin)
             except BaseException as error:
-                await self._checkin(proxied, abandoned=True)
+                await self._checkin(connection, abandoned=True)
                 failure, _ = _failure(error, in_doubt=False)
                 if failure is error:
                     raise
@@ -150,7 +152,7 @@ class PostgresRunner:
                 ):
                     raise failure from error
                 continue
-            return proxied
+            return connection
         raise AssertionError("unreachable")
 
     async def _roll_back(self, connection: asyncpg.Connection) -> None:
@@ -163,13 +165,13 @@ class PostgresRunner:
         for listener in self._listeners:
             listener(sql)
 
-    async def _checkout(self) -> PoolProxiedConnection:
+    async def _checkout(self) -> asyncpg.Connection:
         """A pooled connection, taken within the connect timeout and a grace."""
         deadline = asyncio.get_running_loop().time() + self._acquire_timeout
         await self._take_turn(deadline)
         try:
             async with asyncio.timeout_at(deadline):
-                return await self._engine.raw_connection()
+                connection = await self._pool.acquire()
         except BaseException as error:
             self._turns.release()
             if isinstance(error, Exception):
@@ -179,13 +181,14 @@ class PostgresRunner:
                 outage = Outage.TIMED_OUT if isinstance(error, TimeoutError) else Outage.UNREACHABLE
                 raise DatabaseUnavailableError(outage) from error
             raise
+        self.checked_out += 1
+        return connection
 
-    async def _checkin(self, proxied: PoolProxiedConnection, *, abandoned: bool) -> None:
-        connection: asyncpg.Connection = proxied.driver_connection
-        # Lost, cut off mid-statement or stuck in a transaction: never back to the pool.
-        discard = abandoned or connection.is_closed() or connection.is_in_transaction()
+    async def _checkin(self, connection: asyncpg.Connection, *, abandoned: bool) -> None:
+        self.checked_out -= 1
         try:
-            await greenlet_spawn(_give_back, proxied, discard)
+            # Lost, cut off mid-statement or stuck in a transaction: never back to the pool.
+            await self._pool.release(connection, discard=abandoned)
         finally:
             self._turns.release()
 
@@ -225,13 +228,3 @@ def _failure(error: BaseException, *, in_doubt: bool) -> tuple[BaseException, bo
     if failure is None:
         return error, isinstance(error, asyncio.CancelledError)
     return failure, True
-
-
-def _give_back(connection: PoolProxiedConnection, discard: bool) -> None:
-    if discard:
-        driver = connection.driver_connection
-        if driver is not None:
-            # Closed here and now: a polite close would wait for a server that may be gone.
-            driver.terminate()
-        connection.invalidate()
-    connection.close()

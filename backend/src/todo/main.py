@@ -17,7 +17,7 @@ from todo.auth.current_user import (
 )
 from todo.config import Settings, get_settings
 from todo.db import Database
-from todo.http.logs import configure_logging
+from todo.http.logs import configure_logging, stop_buffering_logs
 from todo.http.metrics import Metrics, install_metrics
 from todo.http.middleware import (
     BodySizeLimitMiddleware,
@@ -65,6 +65,9 @@ def create_app(
         gc.collect()
         gc.freeze()
         yield
+        # The lines held now, and every later one at once: uvicorn ends a worker
+        # by re-raising SIGTERM, which runs no exit handler to flush them.
+        stop_buffering_logs()
         gc.unfreeze()
         purger.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -59,6 +59,7 @@ async def test_one_json_line_per_request_with_its_fields(
     task_id = created.json()["id"]
     fetched = await json_client.get(f"/api/tasks/{task_id}", headers={"X-User-ID": user_id})
 
+    _our_handler().flush()
     lines = [json.loads(line) for line in json_output.getvalue().splitlines()]
     access = [line for line in lines if line["logger"] == "todo.access"]
     assert len(access) == 2

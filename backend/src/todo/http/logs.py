@@ -1,7 +1,8 @@
 """Logging, configured once from the settings: one line per record, JSON or key=value.
 
 Fields passed with `extra=` become keys of the line; the request id is added to
-every record logged while a request is being served.
+every record logged while a request is being served. Lines reach stderr through
+a bounded buffer (todo.http.log_buffer).
 """
 
 import json
@@ -13,6 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 from todo.config import Settings
+from todo.http.log_buffer import BufferedStreamHandler
 from todo.http.request_context import current_request_id
 
 HANDLER_NAME = "todo"
@@ -87,7 +89,7 @@ def configure_logging(settings: Settings) -> None:
     Safe to call again (each app the tests create does): the handler is replaced,
     and handlers that others added to the root logger are left alone.
     """
-    handler = logging.StreamHandler(sys.stderr)
+    handler = BufferedStreamHandler(sys.stderr)
     handler.set_name(HANDLER_NAME)
     handler.setFormatter(JsonFormatter() if settings.log_format == "json" else KeyValueFormatter())
     handler.addFilter(RequestIdFilter())
@@ -101,6 +103,7 @@ def configure_logging(settings: Settings) -> None:
     root = logging.getLogger()
     for existing in [h for h in root.handlers if h.get_name() == HANDLER_NAME]:
         root.removeHandler(existing)
+        existing.close()
     root.addHandler(handler)
     root.setLevel(settings.log_level)
 
@@ -112,3 +115,10 @@ def configure_logging(settings: Settings) -> None:
     access = logging.getLogger("uvicorn.access")
     access.handlers = []
     access.propagate = False
+
+
+def stop_buffering_logs() -> None:
+    """Write the lines held now, and each later one at once (the app is shutting down)."""
+    for handler in logging.getLogger().handlers:
+        if handler.get_name() == HANDLER_NAME and isinstance(handler, BufferedStreamHandler):
+            handler.write_through()

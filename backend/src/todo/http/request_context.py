@@ -6,12 +6,12 @@ set there would not reach the handlers.
 """
 
 import logging
+import os
 import re
 from contextvars import ContextVar
 from http import HTTPStatus
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
-from uuid import uuid4
 
 from fastapi.routing import iter_route_contexts
 from starlette.routing import Match
@@ -108,7 +108,9 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         started_at = perf_counter()
-        request_id = incoming_request_id(scope) or uuid4().hex
+        # 128 random bits in hex, as uuid4().hex would give (less its version
+        # digits) at a quarter of the cost.
+        request_id = incoming_request_id(scope) or os.urandom(16).hex()
         id_header = (_REQUEST_ID_HEADER_KEY, request_id.encode("ascii"))
         status = CLIENT_CLOSED_REQUEST
 

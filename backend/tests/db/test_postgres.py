@@ -42,13 +42,13 @@ async def connect_arguments(
     """
     pool: dict[str, Any] = {}
     engine: dict[str, Any] = {}
-    connect = asyncpg.connection.connect
+    connect = asyncpg.connect
 
     async def capture(*args: Any, **kwargs: Any) -> Any:
         pool.update(kwargs)
         return await connect(*args, **kwargs)
 
-    monkeypatch.setattr(asyncpg.connection, "connect", capture)
+    monkeypatch.setattr(asyncpg, "connect", capture)
     await database.fetch(text("SELECT 1"))
 
     @event.listens_for(database.engine.sync_engine, "do_connect")

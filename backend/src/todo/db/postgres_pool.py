@@ -1,15 +1,15 @@
-"""asyncpg's own pool, with the checks a connection gets before it is lent.
+"""The service's PostgreSQL connections, and the checks one gets before it is lent.
 
 A connection older than the recycle age is closed and replaced; one idle for
 longer than the ping interval answers `SELECT 1` in time or is replaced (see
-`ping_due`); one the server closed is reconnected by asyncpg itself. Nothing
-is reset when a connection comes back: statements leave no session state, and
-the runner terminates one still in a transaction (todo.db.postgres_runner).
+`ping_due`); one the server closed is replaced. Nothing is reset when a
+connection comes back: statements leave no session state, and one still in a
+transaction is cut off.
 """
 
+import asyncio
 import contextlib
 import json
-import sys
 import time
 from typing import Any
 
@@ -40,10 +40,13 @@ def ping_due(returned_at: float | None, now: float, idle_seconds: float) -> bool
 
 
 class PostgresPool:
-    """Up to `size` connections, opened when first needed and kept.
+    """Up to `size` asyncpg connections, opened when first needed and kept.
 
-    The asyncpg pool is made on first use, inside the event loop that uses it,
-    and made again after `close`.
+    Deliberately small: the runner's turns (todo.db.postgres_runner) already
+    bound how many are lent at once and keep the waiters in order, so lending
+    is taking the most recently returned idle connection, and giving back is
+    putting it there again, with no await on either path. asyncpg's own pool
+    would add a proxy around every call and a task per release.
     """
 
     def __init__(
@@ -64,83 +67,123 @@ class PostgresPool:
         # None: no ping (DATABASE_POOL_PRE_PING=false).
         self._ping_timeout = ping_timeout
         self._ping_idle_seconds = ping_idle_seconds
-        self._pool: asyncpg.Pool | None = None
+        # Most recently returned last: it is the likeliest to be alive and warm.
+        self._idle: list[PooledConnection] = []
+        # Open or opening, idle or lent.
+        self._open = 0
+        self._closing = False
+        self._all_back = asyncio.Event()
+
+    def acquire_now(self) -> asyncpg.Connection | None:
+        """An idle connection that needs no check before it is lent, if there is one.
+
+        The common case under load, and the cheap one: no await, no timer.
+        """
+        now = time.monotonic()
+        while self._idle:
+            connection = self._idle[-1]
+            if connection.is_closed():
+                # The server ended it while it sat here (a restart, pg_terminate_backend).
+                self._drop(self._idle.pop(), cut=False)
+                continue
+            if self._needs_check(connection, now):
+                return None
+            return self._idle.pop()
+        return None
 
     async def acquire(self) -> asyncpg.Connection:
-        """A live connection (asyncpg's proxy for it), fresh or checked."""
-        pool = self._pool or await self._open()
-        while True:
-            connection = await pool.acquire()
+        """A live connection, checked or fresh."""
+        while self._idle:
+            connection = self._idle.pop()
             try:
-                if await self._usable(connection):
-                    return connection
+                usable = await self._usable(connection)
             except BaseException:
-                _cut(connection)
+                self._drop(connection, cut=True)
                 raise
+            if usable:
+                return connection
+            # `_usable` closed it.
+            self._drop(connection, cut=False)
+        self._open += 1
+        try:
+            connection = await asyncpg.connect(
+                **self._connect_kwargs, connection_class=PooledConnection
+            )
+        except BaseException:
+            self._open -= 1
+            raise
+        try:
+            await _connected(connection)
+        except BaseException:
+            self._drop(connection, cut=True)
+            raise
+        return connection
 
     async def release(self, connection: asyncpg.Connection, *, discard: bool) -> None:
         """Back to the pool, or closed and cut off (`discard`: it may be mid-statement)."""
-        try:
-            lost = connection.is_closed() or connection.is_in_transaction()
-        except asyncpg.InterfaceError:
-            # asyncpg already took it back: the server ended it while it was lent.
-            return
-        pool = self._pool
-        assert pool is not None, "lent by this pool, which closes only once all are back"
+        assert isinstance(connection, PooledConnection)
+        lost = connection.is_closed() or connection.is_in_transaction()
         if discard or lost:
-            # Closed here and now: a polite close would wait for a server that may be gone.
-            connection.terminate()
-        elif self._kept < self.size and self._kept < pool.get_size():
+            # Cut here and now: a polite close would wait for a server that may be gone.
+            self._drop(connection, cut=True)
+        elif self._closing or self._open > self._kept:
+            # An overflow, or the pool is closing: a polite close, cut short on failure.
+            self._drop(connection, cut=False)
             with contextlib.suppress(Exception):
-                # An overflow: asyncpg cuts a close that fails short.
                 await connection.close(timeout=CLOSE_TIMEOUT_SECONDS)
         else:
-            await pool.release(connection)
+            connection.returned_at = time.monotonic()
+            self._idle.append(connection)
 
     def open_connections(self) -> int:
-        return 0 if self._pool is None else int(self._pool.get_size())
+        return self._open
 
     async def close(self) -> None:
         """Close every connection, waiting for those lent out to come back."""
-        pool = self._pool
-        if pool is None:
-            return
+        self._closing = True
         try:
-            await pool.close()
+            idle, self._idle = self._idle, []
+            for connection in idle:
+                self._drop(connection, cut=False)
+                with contextlib.suppress(Exception):
+                    await connection.close(timeout=CLOSE_TIMEOUT_SECONDS)
+            while self._open:
+                self._all_back.clear()
+                await self._all_back.wait()
         finally:
-            self._pool = None
+            self._closing = False
 
-    async def _open(self) -> asyncpg.Pool:
-        pool = asyncpg.create_pool(
-            **self._connect_kwargs,
-            # No connection before the first request: the service starts while the
-            # database is down, and liveness never opens one.
-            min_size=0,
-            max_size=self.size,
-            # Kept however long they idle or however many statements they ran:
-            # age alone retires a connection (`recycle_seconds`).
-            max_inactive_connection_lifetime=0,
-            max_queries=sys.maxsize,
-            connection_class=PooledConnection,
-            init=_connected,
-            reset=_returned,
+    def _too_old(self, connection: PooledConnection, now: float) -> bool:
+        return 0 <= self._recycle_seconds < now - connection.connected_at
+
+    def _ping_due(self, connection: PooledConnection, now: float) -> bool:
+        return self._ping_timeout is not None and ping_due(
+            connection.returned_at, now, self._ping_idle_seconds
         )
-        # With min_size=0 this connects nothing, so it finishes without yielding
-        # and no second caller can find the pool half made.
-        await pool
-        self._pool = pool
-        return pool
 
-    async def _usable(self, connection: asyncpg.Connection) -> bool:
+    def _needs_check(self, connection: PooledConnection, now: float) -> bool:
+        return self._too_old(connection, now) or self._ping_due(connection, now)
+
+    def _drop(self, connection: asyncpg.Connection, *, cut: bool) -> None:
+        """Count `connection` out of the pool, and `cut` it off (else the caller closes it)."""
+        self._open -= 1
+        if self._open == 0:
+            self._all_back.set()
+        if cut:
+            connection.terminate()
+
+    async def _usable(self, connection: PooledConnection) -> bool:
+        """Whether an idle connection may be lent; one that may not is closed."""
+        if connection.is_closed():
+            # The server ended it while it sat here (a restart, pg_terminate_backend).
+            return False
         now = time.monotonic()
-        if 0 <= self._recycle_seconds < now - connection.connected_at:
+        if self._too_old(connection, now):
             with contextlib.suppress(Exception):
                 # Healthy, only old: a polite close, which asyncpg cuts short on failure.
                 await connection.close(timeout=CLOSE_TIMEOUT_SECONDS)
             return False
-        if self._ping_timeout is None or not ping_due(
-            connection.returned_at, now, self._ping_idle_seconds
-        ):
+        if not self._ping_due(connection, now):
             return True
         try:
             # A simple-protocol query: no prepared statement, safe through PgBouncer.
@@ -149,7 +192,7 @@ class PostgresPool:
             # Neon drops connections when a compute suspends, restarts or
             # resizes; found out here, before a request uses one. Cut off, not
             # closed: a polite close waits for an answer that may never come.
-            _cut(connection)
+            connection.terminate()
             return False
         return True
 
@@ -166,14 +209,3 @@ async def _connected(connection: PooledConnection) -> None:
 
 def _json_decoded(value: bytes) -> Any:
     return json.loads(value.decode())
-
-
-async def _returned(connection: PooledConnection) -> None:
-    # In place of asyncpg's reset query: nothing to reset, one round trip saved.
-    connection.returned_at = time.monotonic()
-
-
-def _cut(connection: asyncpg.Connection) -> None:
-    """Terminate a lent connection, unless asyncpg already took it back (it then has none)."""
-    with contextlib.suppress(asyncpg.InterfaceError):
-        connection.terminate()

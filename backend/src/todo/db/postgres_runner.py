@@ -1,7 +1,7 @@
 """Statements on the pool's asyncpg connections: one round trip for a single one.
 
-The pool is asyncpg's (todo.db.postgres_pool: its checkout ping, recycling
-and limits), handed out first come, first served within one deadline. On a
+The pool (todo.db.postgres_pool: its checkout ping, recycling and limits)
+is handed out first come, first served within one deadline. On a
 direct connection a single statement commits on its own (autocommit). Behind
 PgBouncer in transaction mode it runs between BEGIN and COMMIT instead: there
 asyncpg's prepare and execute could otherwise land on different server
@@ -42,12 +42,10 @@ class PostgresRunner:
         self.in_transaction = in_transaction
         self._listeners = listeners
         # One turn per connection the pool can lend, handed out first come,
-        # first served. asyncpg's pool (an asyncio.Queue) lets a request that
-        # arrives just as a connection comes back take it ahead of those already
-        # waiting, who then queue again at the back: under load most requests
-        # would take milliseconds and some seconds. Waiting here first keeps the
-        # order (asyncio.Semaphore lets no one pass its waiters), within the
-        # same bound.
+        # first served (asyncio.Semaphore lets no one pass its waiters), within
+        # one deadline: a pool that let a request arriving just as a connection
+        # comes back take it ahead of those already waiting had most requests
+        # take milliseconds and some seconds.
         self._turns = asyncio.Semaphore(pool.size)
         # Connections lent out right now.
         self.checked_out = 0
@@ -170,8 +168,10 @@ class PostgresRunner:
         deadline = asyncio.get_running_loop().time() + self._acquire_timeout
         await self._take_turn(deadline)
         try:
-            async with asyncio.timeout_at(deadline):
-                connection = await self._pool.acquire()
+            connection = self._pool.acquire_now()
+            if connection is None:
+                async with asyncio.timeout_at(deadline):
+                    connection = await self._pool.acquire()
         except BaseException as error:
             self._turns.release()
             if isinstance(error, Exception):

@@ -4,9 +4,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from todo.ratelimit import limiters
-from todo.ratelimit.limiters import LocalLimiter, RedisLimiter
+from todo.ratelimit import limiters, redis_limiter
+from todo.ratelimit.limiters import LocalLimiter
 from todo.ratelimit.policy import RateLimitPolicy
+from todo.ratelimit.redis_limiter import RedisLimiter
 
 
 class FakeClock:
@@ -99,7 +100,7 @@ async def test_unreachable_redis_fails_open_and_logs_once(
             clock.now += 2  # past the pause: Redis is tried again, and still down
             answers.append(await limiter.take("u"))
             assert len(caplog.records) == 1
-            clock.now += limiters.REDIS_LOG_EVERY_SECONDS  # a minute on: one more line
+            clock.now += redis_limiter.REDIS_LOG_EVERY_SECONDS  # a minute on: one more line
             answers.append(await limiter.take("u"))
     finally:
         await limiter.close()

@@ -38,7 +38,7 @@ STAGES = (
     ("response validation + serialization (serialize_response)", ("serialize_response (",)),
     ("SQLAlchemy ORM row -> object (loading.instances)", ("instances (sqlalchemy/orm/loading",)),
     ("SQLAlchemy session/connection begin, commit, close", _SESSION_FRAMES),
-    ("pool checkout ping", ("_async_ping", "do_ping", "_ping (todo/db/postgres.py")),
+    ("pool checkout ping", ("_async_ping", "do_ping", "_usable (todo/db/postgres_pool.py")),
     ("sync code run in the threadpool (run_in_threadpool)", ("run_in_threadpool (",)),
     (
         "one statement on the pooled asyncpg connection (todo.db.postgres_runner)",

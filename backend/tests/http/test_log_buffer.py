@@ -1,10 +1,25 @@
 """The buffered log handler: bounded in time and size, warnings at once, nothing lost."""
 
+import asyncio
+import contextlib
 import io
 import logging
+import os
+import signal
+import sys
 import threading
 import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from uuid import uuid4
 
+import httpx
+import pytest
+
+from tests.test_shutdown import PATIENCE, Server, free_port
+from todo.config import BACKEND_DIR, Settings
+from todo.db import Database
+from todo.db.migrate import upgrade
 from todo.http.log_buffer import BufferedStreamHandler
 
 
@@ -103,3 +118,73 @@ def test_closing_writes_what_is_left_and_stops_the_flusher() -> None:
     assert flusher is not None
     flusher.join(timeout=5)
     assert not flusher.is_alive()
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[Server]:
+    """`make serve`'s command on a throwaway port and SQLite file, rate limited on a dead Redis.
+
+    The rate limiter logs a warning on the first request that finds Redis unreachable.
+    """
+    url = f"sqlite:///{tmp_path}/todo.db"
+    database = Database(url, Settings(database_url=url))
+    try:
+        await upgrade(database.engine)
+    finally:
+        await database.dispose()
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "uvicorn", "todo.main:create_app", "--factory"),
+        *("--host", "127.0.0.1", "--port", str(port), "--workers", "2"),
+        *("--no-access-log", "--timeout-graceful-shutdown", "20"),
+        cwd=BACKEND_DIR,
+        env={
+            **os.environ,
+            "DATABASE_URL": url,
+            "RATE_LIMIT": "100/s",
+            "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+        },
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+    )
+    server = Server(process, port)
+    try:
+        async with asyncio.timeout(PATIENCE):
+            await server.read_log_until("Application startup complete", 2)
+        yield server
+    finally:
+        # The workers share the stderr pipe: the wait ends once all of them have gone.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            async with asyncio.timeout(PATIENCE):
+                await process.wait()
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            await process.wait()
+
+
+async def _seen_after(server: Server, text: str) -> float:
+    """Seconds until a line containing `text` is written."""
+    started = time.monotonic()
+    async with asyncio.timeout(PATIENCE):
+        await server.read_log_until(text, 1)
+    return time.monotonic() - started
+
+
+async def test_a_served_line_is_written_within_a_second_while_idle(server: Server) -> None:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as client:
+        response = await client.get("/health", headers={"X-Request-ID": "idle-probe"})
+    assert response.status_code == 200
+
+    # One second of buffering, plus slack for a busy machine.
+    assert await _seen_after(server, "request_id=idle-probe") < 2.5
+
+
+async def test_a_warning_is_written_at_once_in_a_served_process(server: Server) -> None:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as client:
+        response = await client.get("/api/tasks", headers={"X-User-ID": str(uuid4())})
+    assert response.status_code == 200
+
+    assert await _seen_after(server, "Redis unreachable") < 0.5

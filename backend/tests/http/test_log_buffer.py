@@ -188,3 +188,17 @@ async def test_a_warning_is_written_at_once_in_a_served_process(server: Server) 
     assert response.status_code == 200
 
     assert await _seen_after(server, "Redis unreachable") < 0.5
+
+
+def test_a_message_says_what_its_arguments_were_when_it_was_logged() -> None:
+    stream = Recorder()
+    handler = BufferedStreamHandler(stream, interval=60)
+    logger = _logger(handler)
+    pending = ["first"]
+
+    logger.info("pending: %s", pending)
+    pending.append("second")
+    handler.flush()
+
+    assert stream.getvalue() == "pending: ['first']\n"
+    handler.close()

@@ -42,7 +42,10 @@ class BufferedStreamHandler(logging.StreamHandler[TextIO]):
         self._flusher: threading.Thread | None = None
 
     def emit(self, record: logging.LogRecord) -> None:
-        # Called with the handler's lock held (Handler.handle).
+        # Called with the handler's lock held (Handler.handle). The message is
+        # rendered now, as logging.handlers.QueueHandler does: its arguments may
+        # change before the record is written.
+        record.msg, record.args = record.getMessage(), None
         self._records.append(record)
         if record.levelno >= logging.WARNING or len(self._records) > self.max_records:
             self._write()

@@ -8,8 +8,6 @@ bare reference's (bench/reference.py), so between the three the ratios say
 what FastAPI costs and what the service adds on top of it.
 """
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
@@ -24,9 +22,8 @@ from bench.reference import (
     GET_SQL,
     LIST_SQL,
     TOGGLE_SQL,
-    connect_arguments,
-    create_pool,
     fetch,
+    pool_lifespan,
     task_json,
 )
 from todo.config import Settings
@@ -57,16 +54,7 @@ def _task(rows: list[asyncpg.Record]) -> Response:
 
 def create_app(dsn: str | None = None, settings: Settings | None = None) -> FastAPI:
     """The app on `dsn` (DATABASE_URL by default), connected as the bare reference connects."""
-    connect, in_transaction = connect_arguments(dsn, settings)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with create_pool(connect) as pool:
-            app.state.pool = pool
-            app.state.in_transaction = in_transaction
-            yield
-
-    app = FastAPI(lifespan=lifespan)
+    app = FastAPI(lifespan=pool_lifespan(dsn, settings))
 
     @app.get("/health")
     async def health() -> Response:

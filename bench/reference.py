@@ -13,8 +13,8 @@ and execute could otherwise reach different server connections.
 """
 
 import os
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
@@ -148,13 +148,27 @@ def connect_arguments(
     return connect, in_transaction
 
 
-def create_pool(connect: dict[str, Any]) -> asyncpg.Pool:
-    """The pool both floors use: as large as the service's, and without asyncpg's reset
-    query on every release (`RESET ALL` and more, a second round trip per request that
-    the service, which changes no session state, does not send either)."""
-    return asyncpg.create_pool(
-        min_size=POOL_MIN_SIZE, max_size=POOL_MAX_SIZE, reset=_keep_session, **connect
-    )
+def pool_lifespan(
+    dsn: str | None = None, settings: Settings | None = None
+) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
+    """Both floors' lifespan: their pool on `app.state`, open while the app serves.
+
+    As large as the service's, and without asyncpg's reset query on every release
+    (`RESET ALL` and more, a second round trip per request that the service, which
+    changes no session state, does not send either).
+    """
+    connect, in_transaction = connect_arguments(dsn, settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with asyncpg.create_pool(
+            min_size=POOL_MIN_SIZE, max_size=POOL_MAX_SIZE, reset=_keep_session, **connect
+        ) as pool:
+            app.state.pool = pool
+            app.state.in_transaction = in_transaction
+            yield
+
+    return lifespan
 
 
 async def _keep_session(_connection: asyncpg.Connection) -> None:
@@ -163,15 +177,6 @@ async def _keep_session(_connection: asyncpg.Connection) -> None:
 
 def create_app(dsn: str | None = None, settings: Settings | None = None) -> Starlette:
     """The app on `dsn` (DATABASE_URL by default); `settings` give the pool mode."""
-    connect, in_transaction = connect_arguments(dsn, settings)
-
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with create_pool(connect) as pool:
-            app.state.pool = pool
-            app.state.in_transaction = in_transaction
-            yield
-
     return Starlette(
         routes=[
             Route("/health", health),
@@ -180,5 +185,5 @@ def create_app(dsn: str | None = None, settings: Settings | None = None) -> Star
             Route("/api/tasks/{task_id}", get_task, methods=["GET"]),
             Route("/api/tasks/{task_id}/complete", toggle_task, methods=["PATCH"]),
         ],
-        lifespan=lifespan,
+        lifespan=pool_lifespan(dsn, settings),
     )

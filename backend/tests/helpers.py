@@ -1,5 +1,6 @@
 """Small helpers shared by the tests."""
 
+import socket
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,6 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from todo.db import Database
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now, for a server a test starts."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.environment import needs_postgresql
-from tests.throwaway_postgres import free_port
+from tests.helpers import free_port
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "preflight-test"
 # Closed ports refuse at once; this only bounds a hang.

@@ -10,7 +10,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from uuid import UUID, uuid4
@@ -21,7 +20,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from tests.conftest import DatabaseUrls
-from tests.helpers import session
+from tests.helpers import free_port, session
 from todo.config import BACKEND_DIR
 from todo.db import Database
 from todo.tasks.models import Task
@@ -29,15 +28,7 @@ from todo.tasks.models import Task
 WORKERS = 2
 IN_FLIGHT = 6
 # Only against hanging: starting workers on a busy machine can take a while.
-# Only against hanging: starting workers on a busy machine can take a while.
 PATIENCE = 60
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class Server:

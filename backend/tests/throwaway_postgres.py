@@ -8,21 +8,14 @@ import asyncio
 import os
 import pwd
 import shutil
-import socket
 import tempfile
 from pathlib import Path
 
 from tests.environment import TEST_POSTGRES_BIN_DIR
+from tests.helpers import free_port
 
 # Only against hanging: a crash recovery on a busy machine can take a while.
 PATIENCE = 60
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _server_user() -> str | None:

@@ -29,7 +29,8 @@ import httpx
 import pytest
 
 from tests.environment import needs_postgresql
-from tests.throwaway_postgres import ThrowawayPostgres, free_port
+from tests.helpers import free_port
+from tests.throwaway_postgres import ThrowawayPostgres
 from todo.config import BACKEND_DIR, Settings
 from todo.db import Database
 from todo.db.migrate import upgrade

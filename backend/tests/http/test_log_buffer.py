@@ -16,7 +16,8 @@ from uuid import uuid4
 import httpx
 import pytest
 
-from tests.test_shutdown import PATIENCE, Server, free_port
+from tests.helpers import free_port
+from tests.test_shutdown import PATIENCE, Server
 from todo.config import BACKEND_DIR, Settings
 from todo.db import Database
 from todo.db.migrate import upgrade

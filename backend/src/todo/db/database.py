@@ -61,8 +61,9 @@ class Database:
         # Called with each statement's SQL just before it is sent (see StatementListener).
         self.listeners: list[StatementListener] = []
         self._runner: PostgresRunner | SQLiteRunner
-        # SQLAlchemy's engine: SQLite's statements run on it; on PostgreSQL it serves
-        # migrations and the tests' ORM sessions, and the pool below the service.
+        # SQLAlchemy's engine: SQLite's statements run on it; on PostgreSQL it
+        # serves migrations and the tests' ORM sessions, and the service's
+        # statements run on the runner's own pool.
         if target.backend == "postgresql":
             self.engine = create_postgres_engine(target, settings)
             self._runner = PostgresRunner(

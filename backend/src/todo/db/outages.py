@@ -90,17 +90,6 @@ def _sqlite_busy(error: BaseException) -> bool:
     )
 
 
-def _closed_under_us(error: BaseException) -> bool:
-    """asyncpg refused a statement on a connection that is gone.
-
-    A pooled connection whose server ended it while it was lent is taken back
-    by asyncpg's pool at once; what the lender still holds then refuses every call.
-    """
-    return isinstance(error, asyncpg.InterfaceError) and any(
-        sign in str(error) for sign in ("connection is closed", "released back to the pool")
-    )
-
-
 def never_sent(error: BaseException) -> bool:
     """Whether `error` says the statement was refused before it left the client.
 
@@ -131,7 +120,12 @@ _SIGNS: list[tuple[Callable[[BaseException], bool], Outage]] = [
     (_sqlite_busy, Outage.BUSY),
     (lambda error: _sqlstate(error).startswith(_LOST_STATES), Outage.CONNECTION_LOST),
     (lambda error: _sqlstate(error).startswith(_REFUSED_STATES), Outage.REFUSED),
-    (_closed_under_us, Outage.CONNECTION_LOST),
+    (
+        lambda error: (
+            isinstance(error, asyncpg.InterfaceError) and "connection is closed" in str(error)
+        ),
+        Outage.CONNECTION_LOST,
+    ),
     (never_sent, Outage.CONNECTION_LOST),
 ]
 

@@ -110,7 +110,7 @@ class PostgresPool:
                 **self._connect_kwargs, connection_class=PooledConnection
             )
         except BaseException:
-            self._open -= 1
+            self._count_out()
             raise
         try:
             await _connected(connection)
@@ -135,8 +135,10 @@ class PostgresPool:
             connection.returned_at = time.monotonic()
             self._idle.append(connection)
 
-    def open_connections(self) -> int:
-        return self._open
+    @property
+    def lent(self) -> int:
+        """Connections lent out (or being opened for a lender) right now."""
+        return self._open - len(self._idle)
 
     async def close(self) -> None:
         """Close every connection, waiting for those lent out to come back."""
@@ -166,11 +168,14 @@ class PostgresPool:
 
     def _drop(self, connection: asyncpg.Connection, *, cut: bool) -> None:
         """Count `connection` out of the pool, and `cut` it off (else the caller closes it)."""
+        self._count_out()
+        if cut:
+            connection.terminate()
+
+    def _count_out(self) -> None:
         self._open -= 1
         if self._open == 0:
             self._all_back.set()
-        if cut:
-            connection.terminate()
 
     async def _usable(self, connection: PooledConnection) -> bool:
         """Whether an idle connection may be lent; one that may not is closed."""

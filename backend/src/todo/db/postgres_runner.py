@@ -47,8 +47,10 @@ class PostgresRunner:
         # comes back take it ahead of those already waiting had most requests
         # take milliseconds and some seconds.
         self._turns = asyncio.Semaphore(pool.size)
-        # Connections lent out right now.
-        self.checked_out = 0
+
+    @property
+    def checked_out(self) -> int:
+        return self._pool.lent
 
     async def close(self) -> None:
         await self._pool.close()
@@ -181,11 +183,9 @@ class PostgresRunner:
                 outage = Outage.TIMED_OUT if isinstance(error, TimeoutError) else Outage.UNREACHABLE
                 raise DatabaseUnavailableError(outage) from error
             raise
-        self.checked_out += 1
         return connection
 
     async def _checkin(self, connection: asyncpg.Connection, *, abandoned: bool) -> None:
-        self.checked_out -= 1
         try:
             # Lost, cut off mid-statement or stuck in a transaction: never back to the pool.
             await self._pool.release(connection, discard=abandoned)

@@ -3,11 +3,10 @@
 One formatted line, one write and one flush of stderr per request is the
 expensive way to log. Records are kept here and written together: at least
 once a second (by a daemon thread), as soon as they pass a count bound, when
-a WARNING or worse arrives
-(with everything before it, in order), and at shutdown: the app's lifespan
-switches it to writing every line at once (`write_through`), as uvicorn ends
-a worker by re-raising SIGTERM, which runs no exit handler; `logging.shutdown`
-flushes it at any other exit.
+a WARNING or worse arrives (with everything before it, in order), and at
+shutdown: the app's lifespan switches it to writing every line at once
+(`write_through`), as uvicorn ends a worker by re-raising SIGTERM, which runs
+no exit handler; `logging.shutdown` flushes it at any other exit.
 """
 
 import contextlib

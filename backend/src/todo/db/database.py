@@ -5,6 +5,7 @@ import logging
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy import text
 from sqlalchemy.engine import URL
@@ -13,8 +14,10 @@ from sqlalchemy.sql import Executable
 
 from todo.config import Settings
 from todo.db.outages import as_service_error
+from todo.db.notices import NoticeListener, Notices
 from todo.db.postgres import (
     connect_timeout,
+    create_listener_connect_kwargs,
     create_postgres_engine,
     create_postgres_pool,
     uses_transaction_pooling,
@@ -61,6 +64,9 @@ class Database:
         # Called with each statement's SQL just before it is sent (see StatementListener).
         self.listeners: list[StatementListener] = []
         self._runner: PostgresRunner | SQLiteRunner
+        # Who waits for a user's next change in this process (todo.db.notices).
+        self.notices = Notices()
+        self._listener: NoticeListener | None = None
         # SQLAlchemy's engine: SQLite's statements run on it; on PostgreSQL it
         # serves migrations and the tests' ORM sessions, and the service's
         # statements run on the runner's own pool.
@@ -73,16 +79,28 @@ class Database:
                 in_transaction=uses_transaction_pooling(target, settings),
                 listeners=self.listeners,
             )
+            listen_url = settings.database_url_direct or raw_url
+            self._listener = NoticeListener(
+                self.notices, create_listener_connect_kwargs(parse_database_url(listen_url), settings)
+            )
         else:
             self.engine = create_async_engine(target.url)
             configure_sqlite(self.engine, busy_timeout=settings.database_command_timeout)
             self._runner = SQLiteRunner(
-                self.engine, acquire_timeout=self.acquire_timeout, listeners=self.listeners
+                self.engine,
+                acquire_timeout=self.acquire_timeout,
+                listeners=self.listeners,
+                notices=self.notices,
             )
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
+
+    @property
+    def writes_in_with(self) -> bool:
+        """Whether one statement may write to several tables (a data-modifying WITH)."""
+        return isinstance(self._runner, PostgresRunner)
 
     @property
     def single_statements_in_transaction(self) -> bool:
@@ -107,6 +125,24 @@ class Database:
         """
         return self._runner.transaction(lock_timeout=lock_timeout)
 
+    def atomic(self) -> AbstractAsyncContextManager[Runner]:
+        """Several statements as one transaction: here a new one (see `Runner.atomic`)."""
+        return self._runner.transaction()
+
+    def changed(self, user_id: UUID) -> None:
+        # Outside a transaction, what changed is committed already.
+        if not self.writes_in_with:
+            self.notices.publish(user_id)
+
+    def start_listening(self) -> None:
+        """Take in other processes' change notices (PostgreSQL; SQLite has no others)."""
+        if self._listener is not None:
+            self._listener.start()
+
+    @property
+    def listener(self) -> NoticeListener | None:
+        return self._listener
+
     async def ping(self) -> None:
         """Run `SELECT 1` within `acquire_timeout`, or raise DatabaseUnavailableError."""
         try:
@@ -126,6 +162,8 @@ class Database:
 
     async def dispose(self) -> None:
         """Close the pool's connections (once those lent out are back) and the engine's."""
+        if self._listener is not None:
+            await self._listener.stop()
         if isinstance(self._runner, PostgresRunner):
             await self._runner.close()
         await self.engine.dispose()

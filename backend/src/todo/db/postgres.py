@@ -79,6 +79,25 @@ def create_postgres_engine(target: DatabaseTarget, settings: Settings) -> AsyncE
     )
 
 
+def create_listener_connect_kwargs(target: DatabaseTarget, settings: Settings) -> dict[str, Any]:
+    """How the change-notice listener connects: as the pool would, in session mode.
+
+    Its URL is the direct one (DATABASE_URL_DIRECT) when set: a LISTEN needs a
+    session of its own, which PgBouncer in transaction mode does not give.
+    """
+    _, url_kwargs = target.url.get_dialect()().create_connect_args(target.url)
+    session = settings.model_copy(update={"database_pool_mode": "session"})
+    connect_kwargs = {**url_kwargs, **connect_arguments(target, session)}
+    for name in _DIALECT_ONLY:
+        connect_kwargs.pop(name, None)
+    # No statement timeout: the connection mostly waits.
+    connect_kwargs.pop("server_settings", None)
+    if "server_settings" in target.connect_args:
+        connect_kwargs["server_settings"] = target.connect_args["server_settings"]
+    connect_kwargs.pop("command_timeout", None)
+    return connect_kwargs
+
+
 def create_postgres_pool(
     engine: AsyncEngine, target: DatabaseTarget, settings: Settings
 ) -> PostgresPool:

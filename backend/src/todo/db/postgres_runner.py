@@ -12,8 +12,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 from sqlalchemy.engine import Dialect
@@ -206,9 +207,17 @@ class PostgresRunner:
 
 
 class PostgresTransaction:
+    writes_in_with = True
+
     def __init__(self, connection: asyncpg.Connection, runner: PostgresRunner) -> None:
         self._connection = connection
         self._runner = runner
+
+    def atomic(self) -> AbstractAsyncContextManager["PostgresTransaction"]:
+        return contextlib.nullcontext(self)
+
+    def changed(self, user_id: UUID) -> None:
+        """The write's own NOTIFY tells everyone when this commits."""
 
     async def fetch(
         self, statement: Executable, params: Params | None = None, *, repeatable: bool | None = None

@@ -9,12 +9,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.elements import ClauseElement
 
+from todo.db.notices import Notices
 from todo.db.outages import DatabaseUnavailableError, Outage, as_service_error
 from todo.db.statements import Params, Row, StatementListener
 
@@ -23,11 +25,17 @@ logger = logging.getLogger("todo.db")
 
 class SQLiteRunner:
     def __init__(
-        self, engine: AsyncEngine, *, acquire_timeout: float, listeners: list[StatementListener]
+        self,
+        engine: AsyncEngine,
+        *,
+        acquire_timeout: float,
+        listeners: list[StatementListener],
+        notices: Notices,
     ) -> None:
         self._engine = engine
         self._acquire_timeout = acquire_timeout
         self._listeners = listeners
+        self._notices = notices
 
     async def fetch(
         self, statement: Executable, params: Params | None, *, repeatable: bool
@@ -50,8 +58,9 @@ class SQLiteRunner:
         commit_sent = False
         try:
             await connection.begin()
+            transaction = SQLiteTransaction(connection, self._listeners)
             try:
-                yield SQLiteTransaction(connection, self._listeners)
+                yield transaction
             except BaseException:
                 # One that cannot roll back is discarded when it is given back.
                 with contextlib.suppress(Exception):
@@ -61,6 +70,8 @@ class SQLiteRunner:
             self._announce("COMMIT")
             commit_sent = True
             await connection.commit()
+            for user_id in transaction.changed_users:
+                self._notices.publish(user_id)
         except Exception as error:
             failure = as_service_error(error, commit_sent=commit_sent)
             if failure is None:
@@ -75,9 +86,19 @@ class SQLiteRunner:
 
 
 class SQLiteTransaction:
+    writes_in_with = False
+
     def __init__(self, connection: AsyncConnection, listeners: list[StatementListener]) -> None:
         self._connection = connection
         self._listeners = listeners
+        # Whose waiters to wake once this commits.
+        self.changed_users: set[UUID] = set()
+
+    def atomic(self) -> AbstractAsyncContextManager["SQLiteTransaction"]:
+        return contextlib.nullcontext(self)
+
+    def changed(self, user_id: UUID) -> None:
+        self.changed_users.add(user_id)
 
     async def fetch(
         self, statement: Executable, params: Params | None = None, *, repeatable: bool | None = None

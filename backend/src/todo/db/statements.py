@@ -10,8 +10,10 @@ round trips to save.
 """
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
+from uuid import UUID
 
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql
@@ -40,6 +42,22 @@ class Runner(Protocol):
         default a read is and a write is not; an upsert that does nothing the
         second time says so. Outside a transaction a repeatable statement whose
         connection drops is run once more on a fresh one; a write never is.
+        """
+        ...
+
+    @property
+    def writes_in_with(self) -> bool:
+        """Whether one statement may write to several tables (PostgreSQL's data-modifying WITH)."""
+        ...
+
+    def atomic(self) -> AbstractAsyncContextManager["Runner"]:
+        """Several statements as one transaction: a new one, or the one this runner is."""
+        ...
+
+    def changed(self, user_id: UUID) -> None:
+        """The user's data changed: wake this process's waiters once that is committed.
+
+        On PostgreSQL the write's own NOTIFY does (todo.db.notices), and this does nothing.
         """
         ...
 

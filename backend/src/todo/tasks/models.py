@@ -3,7 +3,17 @@ from enum import StrEnum
 from typing import NamedTuple
 from uuid import UUID, uuid4
 
-from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Integer, String, Uuid
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Uuid,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 from todo.db.types import UTCDateTime
@@ -33,6 +43,15 @@ class Task(SQLModel, table=True):
         # Serves the list query, newest first, keyset-paginated.
         Index("ix_tasks_user_id_created_at_id", "user_id", "created_at", "id"),
         Index("ix_tasks_user_id_status_created_at_id", "user_id", "status", "created_at", "id"),
+        # Serves the change feed (todo.sync), in change order.
+        Index("ix_tasks_user_id_change", "user_id", "change"),
+        # Serves the purge of old tombstones.
+        Index(
+            "ix_tasks_deleted_at",
+            "deleted_at",
+            postgresql_where=text("deleted_at IS NOT NULL"),
+            sqlite_where=text("deleted_at IS NOT NULL"),
+        ),
     )
 
     id: UUID = Field(default_factory=uuid4, primary_key=True)
@@ -51,6 +70,12 @@ class Task(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     # Bumped by every write; the task's ETag is made from it (see todo.http.etags).
     version: int = Field(default=1, sa_column=Column(Integer, nullable=False, server_default="1"))
+    # The user's change (users.last_change) that last wrote the row: the feed's order.
+    change: int = Field(default=1, sa_column=Column(BigInteger, nullable=False, server_default="1"))
+    # Set on delete: the row stays as a tombstone, for the feed, until it is purged.
+    deleted_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
 
 
 class TaskRow(NamedTuple):

@@ -3,30 +3,31 @@
 Each operation is one Core statement, built once, run on a `Runner`: the
 database itself (the statement is then its own transaction, one round trip
 on PostgreSQL) or a transaction the caller holds (an Idempotency-Key's).
-Every statement is scoped to its owner, a conditional write checks the
-version in the write itself, and a write that matched nothing is explained
-as 404 or 412 afterwards.
+Every statement is scoped to its owner's live tasks, a conditional write
+checks the version in the write itself, and a write that matched nothing is
+explained as 404 or 412 afterwards. Every write is one change of its user
+(todo.users.changes), and a delete leaves a tombstone for the change feed
+(todo.sync).
 """
 
-from collections.abc import Collection, Sequence
-from functools import cache
+from collections.abc import Callable, Collection
+from functools import cache, partial
 from typing import Any, NoReturn
 from uuid import UUID, uuid4
 
 from sqlalchemy import (
     ColumnElement,
+    Insert,
     Select,
     Update,
     and_,
     bindparam,
     case,
-    delete,
     insert,
     select,
     tuple_,
     update,
 )
-from sqlalchemy.sql.dml import ReturningDelete
 
 from todo.db import Row, Runner
 from todo.db.types import IntegerSet, UTCDateTime, advance_timestamp, one_of, utcnow
@@ -34,14 +35,15 @@ from todo.tasks.cursor import Cursor
 from todo.tasks.errors import StaleTaskVersionError, TaskNotFoundError
 from todo.tasks.models import Task, TaskRow, TaskStatus
 from todo.tasks.schemas import TaskCreate, TaskUpdate
+from todo.users.changes import stamped, write_change
 
 _TASKS = Task.__table__  # type: ignore[attr-defined]
 _ROW = tuple(_TASKS.c[name] for name in TaskRow._fields)
 
 
 def _owned(*, task: bool = True) -> ColumnElement[bool]:
-    """The one ownership filter: another user's task is simply not found."""
-    owner = _TASKS.c.user_id == bindparam("owner_id")
+    """The one ownership filter: another user's task, or a deleted one, is simply not found."""
+    owner = and_(_TASKS.c.user_id == bindparam("owner_id"), _TASKS.c.deleted_at.is_(None))
     return and_(owner, _TASKS.c.id == bindparam("task_id")) if task else owner
 
 
@@ -67,6 +69,14 @@ _INSERT = (
     )
     .returning(*_ROW)
 )
+
+
+@cache
+def _insert(*, in_with: bool) -> Insert:
+    stamped_insert: Insert = stamped(_INSERT, in_with=in_with)
+    return stamped_insert
+
+
 # One statement: the database flips whatever the row holds when the write
 # lands, so concurrent toggles each count.
 _TOGGLED = case(
@@ -94,12 +104,8 @@ def _list(*, by_status: bool, after: bool) -> Select[Any]:
     )
 
 
-@cache
-def _update(columns: tuple[str, ...], *, toggle: bool, conditional: bool) -> Update:
-    """Set `columns` from `new_<column>` (or flip the status); bump the version and the time."""
-    values: dict[str, Any] = {column: bindparam(f"new_{column}") for column in columns}
-    if toggle:
-        values["status"] = _TOGGLED
+def _changing(*, conditional: bool, **values: Any) -> Update:
+    """Set `values` on the task; bump its version and its time."""
     return (
         update(_TASKS)
         .where(_matching(conditional=conditional))
@@ -115,8 +121,23 @@ def _update(columns: tuple[str, ...], *, toggle: bool, conditional: bool) -> Upd
 
 
 @cache
-def _delete(*, conditional: bool) -> ReturningDelete[Any]:
-    return delete(_TASKS).where(_matching(conditional=conditional)).returning(_TASKS.c.id)
+def _update(columns: tuple[str, ...], *, toggle: bool, conditional: bool, in_with: bool) -> Update:
+    """Set `columns` from `new_<column>` (or flip the status)."""
+    values: dict[str, Any] = {column: bindparam(f"new_{column}") for column in columns}
+    if toggle:
+        values["status"] = _TOGGLED
+    statement: Update = stamped(_changing(conditional=conditional, **values), in_with=in_with)
+    return statement
+
+
+@cache
+def _delete(*, conditional: bool, in_with: bool) -> Update:
+    """A delete leaves a tombstone, which the feed reports and the purge removes."""
+    tombstone = _changing(
+        conditional=conditional, deleted_at=bindparam("now", type_=UTCDateTime())
+    )
+    statement: Update = stamped(tombstone, in_with=in_with)
+    return statement
 
 
 def _task(row: Row) -> TaskRow:
@@ -145,8 +166,10 @@ async def get_task(db: Runner, user_id: UUID, task_id: UUID) -> TaskRow:
 
 async def create_task(db: Runner, user_id: UUID, data: TaskCreate) -> TaskRow:
     """A new task of a user whose row exists (see todo.users.service.Users.ensure)."""
-    [row] = await db.fetch(
-        _INSERT,
+    [row] = await write_change(
+        db,
+        user_id,
+        _insert,
         {
             "task_id": uuid4(),
             "owner_id": user_id,
@@ -171,22 +194,24 @@ async def update_task(
     changes = data.changes()
     columns = tuple(sorted(changes))
     values = {f"new_{column}": changes[column] for column in columns}
-    statement = _update(columns, toggle=False, conditional=expected_versions is not None)
+    statement = partial(_update, columns, toggle=False, conditional=expected_versions is not None)
     return await _write(db, statement, user_id, task_id, expected_versions, values)
 
 
 async def toggle_task(
     db: Runner, user_id: UUID, task_id: UUID, *, expected_versions: Collection[int] | None = None
 ) -> TaskRow:
-    statement = _update((), toggle=True, conditional=expected_versions is not None)
+    statement = partial(_update, (), toggle=True, conditional=expected_versions is not None)
     return await _write(db, statement, user_id, task_id, expected_versions)
 
 
 async def delete_task(
     db: Runner, user_id: UUID, task_id: UUID, *, expected_versions: Collection[int] | None = None
 ) -> None:
+    statement = partial(_delete, conditional=expected_versions is not None)
     params = _target(user_id, task_id, expected_versions)
-    if not await db.fetch(_delete(conditional=expected_versions is not None), params):
+    params["now"] = utcnow()
+    if not await write_change(db, user_id, statement, params):
         await _refuse(db, user_id, task_id)
 
 
@@ -201,7 +226,7 @@ def _target(
 
 async def _write(  # noqa: PLR0917  (the parts of one write)
     db: Runner,
-    statement: Update,
+    statement: Callable[..., Update],
     user_id: UUID,
     task_id: UUID,
     expected_versions: Collection[int] | None,
@@ -211,7 +236,7 @@ async def _write(  # noqa: PLR0917  (the parts of one write)
     params["now"] = utcnow()
     if values:
         params.update(values)
-    rows: Sequence[Row] = await db.fetch(statement, params)
+    rows = await write_change(db, user_id, statement, params)
     if not rows:
         await _refuse(db, user_id, task_id)
     return _task(rows[0])

@@ -1,7 +1,7 @@
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import Column, ForeignKey, String, Uuid
+from sqlalchemy import BigInteger, Column, ForeignKey, String, Uuid
 from sqlmodel import Field, SQLModel
 
 from todo.db.metadata import metadata
@@ -19,6 +19,14 @@ class User(SQLModel, table=True):
     id: UUID = Field(primary_key=True)
     email: str = Field(sa_column=Column(String(320), nullable=False, unique=True))
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    # The user's latest change number (todo.sync): every write takes the next one.
+    last_change: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, server_default="0")
+    )
+    # The newest change whose tombstones are purged: a feed cursor before it is expired.
+    purged_change: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, server_default="0")
+    )
 
 
 class UserIdentity(SQLModel, table=True):

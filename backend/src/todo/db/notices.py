@@ -1,0 +1,181 @@
+"""Notices that a user's data changed, for those waiting on it in this process.
+
+A notice carries no data, only the user and the change number: whoever wakes
+reads the database itself. On PostgreSQL every write sends one with NOTIFY
+in its own statement (delivered when it commits, in commit order), and each
+worker LISTENs on one dedicated connection, so a write on any worker or
+instance reaches all of them. On SQLite a transaction publishes its notices
+here after it commits. A lost notice only delays: waiters recheck anyway.
+"""
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Iterator
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+logger = logging.getLogger("todo.db")
+
+CHANNEL = "todo_changes"
+
+# Reconnecting a dropped listener: the first wait, doubled up to the last.
+RECONNECT_FIRST_SECONDS = 0.1
+RECONNECT_MAX_SECONDS = 5.0
+# How often a quiet listening connection is pinged: a connection that died
+# without a word (no FIN) is found within this and the ping's timeout.
+PING_SECONDS = 15.0
+PING_TIMEOUT_SECONDS = 5.0
+
+
+class Subscription:
+    """One waiter's view of one user's notices: set when any arrives."""
+
+    def __init__(self) -> None:
+        self._changed = asyncio.Event()
+
+    def changed(self) -> None:
+        self._changed.set()
+
+    async def wait(self, timeout: float) -> bool:
+        """Whether a notice came (since the last `wait`) within `timeout` seconds.
+
+        A notice that came before the call counts: subscribe, read, then wait,
+        and nothing that commits in between is missed.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                await self._changed.wait()
+        except TimeoutError:
+            return False
+        finally:
+            self._changed.clear()
+        return True
+
+
+class Notices:
+    """Subscriptions by user, woken by `publish`; counters for the metrics."""
+
+    def __init__(self) -> None:
+        self._subscriptions: dict[UUID, set[Subscription]] = {}
+        self.received = 0
+        self.reconnects = 0
+
+    @contextlib.contextmanager
+    def subscribe(self, user_id: UUID) -> Iterator[Subscription]:
+        subscription = Subscription()
+        subscriptions = self._subscriptions.setdefault(user_id, set())
+        subscriptions.add(subscription)
+        try:
+            yield subscription
+        finally:
+            subscriptions.discard(subscription)
+            if not subscriptions:
+                self._subscriptions.pop(user_id, None)
+
+    def publish(self, user_id: UUID) -> None:
+        for subscription in self._subscriptions.get(user_id, ()):
+            subscription.changed()
+
+    def wake_all(self) -> None:
+        """After notices may have been lost: every waiter rechecks."""
+        for subscriptions in self._subscriptions.values():
+            for subscription in subscriptions:
+                subscription.changed()
+
+    def received_payload(self, payload: str) -> None:
+        self.received += 1
+        user, _, _change = payload.partition(" ")
+        try:
+            user_id = UUID(user)
+        except ValueError:
+            logger.warning("ignoring a malformed change notice: %r", payload)
+            return
+        self.publish(user_id)
+
+
+class NoticeListener:
+    """LISTEN on a dedicated connection, reopened with backoff when it drops.
+
+    The connection is no pooled one: PgBouncer in transaction mode (Neon's
+    pooled endpoint) cannot keep a LISTEN, so it is opened on the direct URL.
+    """
+
+    def __init__(self, notices: Notices, connect_kwargs: dict[str, Any]) -> None:
+        self._notices = notices
+        self._connect_kwargs = connect_kwargs
+        self._task: asyncio.Task[None] | None = None
+        self._lost = asyncio.Event()
+        self.connection: asyncpg.Connection | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="change-notice-listener")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._close()
+
+    async def _run(self) -> None:
+        delay = RECONNECT_FIRST_SECONDS
+        first = True
+        while True:
+            try:
+                await self._listen()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                logger.warning("change notices: cannot listen (%r); retrying", error)
+                await self._close()
+                await asyncio.sleep(delay * (1 + random.random() / 2))  # noqa: S311  (jitter)
+                delay = min(delay * 2, RECONNECT_MAX_SECONDS)
+                continue
+            delay = RECONNECT_FIRST_SECONDS
+            if not first:
+                self._notices.reconnects += 1
+                logger.info("change notices: listening again")
+            first = False
+            # What was sent while no one listened: everyone reads again.
+            self._notices.wake_all()
+            await self._until_lost()
+            logger.warning("change notices: the listening connection was lost; reopening")
+            await self._close()
+
+    async def _until_lost(self) -> None:
+        while True:
+            try:
+                async with asyncio.timeout(PING_SECONDS):
+                    await self._lost.wait()
+                return
+            except TimeoutError:
+                pass
+            connection = self.connection
+            try:
+                assert connection is not None
+                async with asyncio.timeout(PING_TIMEOUT_SECONDS):
+                    await connection.execute("SELECT 1")
+            except Exception:  # noqa: BLE001  (any failure: the connection is gone)
+                return
+
+    async def _listen(self) -> None:
+        self._lost.clear()
+        connection: asyncpg.Connection = await asyncpg.connect(**self._connect_kwargs)
+        self.connection = connection
+        connection.add_termination_listener(lambda _connection: self._lost.set())
+        await connection.add_listener(CHANNEL, self._received)
+
+    def _received(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
+        self._notices.received_payload(payload)
+
+    async def _close(self) -> None:
+        connection, self.connection = self.connection, None
+        if connection is not None and not connection.is_closed():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(connection.close(), timeout=1)
+            if not connection.is_closed():
+                connection.terminate()

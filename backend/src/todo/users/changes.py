@@ -1,0 +1,67 @@
+"""Each user's change numbers: every write takes the next one and stamps its rows.
+
+A write runs as one change of its user: it raises users.last_change by one
+and stamps every row it touches with the new number, in its own transaction.
+The users row stays locked until that commits, so a user's next write waits
+for it: the numbers follow commit order, and no reader ever sees change N+1
+before change N (todo.sync reads them in that order).
+
+On PostgreSQL this is the write statement itself, with the number taken in a
+data-modifying WITH that also sends the change notice (todo.db.notices): one
+round trip, as before. On SQLite, which has no such WITH, it is two
+statements in one transaction; its writers are serialised anyway.
+"""
+
+from collections.abc import Callable, Sequence
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import String, bindparam, cast, func, literal, select, update
+from sqlalchemy.sql.dml import ValuesBase
+
+from todo.db import Row, Runner
+from todo.db.notices import CHANNEL
+from todo.users.models import User
+
+_USERS = User.__table__  # type: ignore[attr-defined]
+
+NEXT_CHANGE = (
+    update(_USERS)
+    .where(_USERS.c.id == bindparam("owner_id"))
+    .values(last_change=_USERS.c.last_change + 1)
+    .returning(_USERS.c.last_change, _USERS.c.id)
+)
+
+
+
+def stamped(statement: ValuesBase, *, in_with: bool) -> Any:
+    """`statement` setting `change`: from the WITH (`in_with`) or from `:change`."""
+    if not in_with:
+        return statement.values(change=bindparam("change"))
+    taken = NEXT_CHANGE.cte("next_change")
+    payload = func.concat(cast(taken.c.id, String), literal(" "), cast(taken.c.last_change, String))
+    notice = select(
+        taken.c.last_change.label("change"), func.pg_notify(literal(CHANNEL), payload)
+    ).cte("notice")
+    number = select(notice.c.change).scalar_subquery()
+    return statement.values(change=number).add_cte(taken).add_cte(notice)
+
+
+async def write_change(
+    db: Runner, user_id: UUID, build: Callable[..., Any], params: dict[str, Any]
+) -> Sequence[Row]:
+    """Run the statement `build(in_with=...)` makes as the user's next change; its rows.
+
+    `build` is cached by its callers, so each shape is compiled once.
+    """
+    if db.writes_in_with:
+        return await db.fetch(build(in_with=True), params)
+    async with db.atomic() as transaction:
+        taken = await transaction.fetch(NEXT_CHANGE, {"owner_id": user_id})
+        if not taken:
+            # No such user, so none of its rows either.
+            return []
+        rows = await transaction.fetch(build(in_with=False), {**params, "change": taken[0][0]})
+        if rows:
+            transaction.changed(user_id)
+        return rows

@@ -29,7 +29,9 @@ def upgrade() -> None:
             sa.Column("purged_change", sa.BigInteger(), server_default="0", nullable=False)
         )
     with op.batch_alter_table("tasks", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("change", sa.BigInteger(), server_default="1", nullable=False))
+        batch_op.add_column(
+            sa.Column("change", sa.BigInteger(), server_default="1", nullable=False)
+        )
         batch_op.add_column(sa.Column("deleted_at", UTCDateTime(), nullable=True))
         batch_op.create_index("ix_tasks_user_id_change", ["user_id", "change"], unique=False)
         batch_op.create_index(

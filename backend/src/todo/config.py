@@ -83,6 +83,15 @@ class Settings(BaseSettings):
     # such as the one its first attempt holds, before it is answered 409.
     idempotency_wait_seconds: float = Field(default=10.0, gt=0)
 
+    # Sync (todo.sync): how long tombstones are kept, so how old a cursor may be.
+    sync_retention_seconds: float = Field(default=30 * 24 * 3600, gt=0)
+    # A stream's comment line, and its recheck of the database, at least this often.
+    sync_heartbeat_seconds: float = Field(default=15, gt=0)
+    # A stream is ended after this long; its client reconnects with Last-Event-ID.
+    sync_stream_max_seconds: float = Field(default=300, gt=0)
+    # Open streams per worker; one more is answered 503 with Retry-After.
+    sync_max_streams: int = Field(default=1000, ge=1)
+
     # Per-user token bucket, e.g. "20/s burst 60"; unset means no limit.
     rate_limit: Annotated[RateLimitPolicy | None, NoDecode] = None
     # With a Redis URL, every worker and instance shares the buckets.

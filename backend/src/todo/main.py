@@ -3,6 +3,8 @@ import contextlib
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from fastapi import Depends, FastAPI
@@ -17,6 +19,7 @@ from todo.auth.current_user import (
 )
 from todo.config import Settings, get_settings
 from todo.db import Database
+from todo.db.purge import PURGE_INTERVAL_SECONDS, PurgeJob, purge_periodically
 from todo.http.logs import configure_logging, stop_buffering_logs
 from todo.http.metrics import Metrics, install_metrics
 from todo.http.middleware import (
@@ -31,10 +34,13 @@ from todo.http.request_context import (
     document_request_id,
 )
 from todo.idempotency.http import IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER
-from todo.idempotency.purge import purge_periodically
+from todo.idempotency.service import purge_expired
 from todo.ratelimit.docs import RATE_LIMIT_HEADER_DOCS
 from todo.ratelimit.limiters import Limiter, create_limiter
 from todo.ratelimit.middleware import RateLimitHeadersMiddleware, enforce_rate_limit
+from todo.sync import router as sync_router
+from todo.sync.service import purge_tombstones
+from todo.sync.stream import Streams
 from todo.tasks import router as tasks_router
 from todo.users.service import Users
 
@@ -55,10 +61,12 @@ def create_app(
         else None
     )
 
+    streams = Streams(database, settings.sync_max_streams)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         warn_if_exposed(settings)
-        purger = asyncio.create_task(purge_periodically(database))
+        purger = _start_background(settings, database, streams)
         # What exists now (modules, models, routes: 120,000 objects) lives as long
         # as the process. Frozen, the collector's full passes no longer walk it:
         # each took about 70 ms, stalling every request in flight.
@@ -68,6 +76,7 @@ def create_app(
         # The lines held now, and every later one at once: uvicorn ends a worker
         # by re-raising SIGTERM, which runs no exit handler to flush them.
         stop_buffering_logs()
+        streams.close()
         gc.unfreeze()
         purger.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -101,10 +110,13 @@ def create_app(
     app.state.authenticator = authenticator
     app.state.limiter = limiter
     app.state.users = Users(database)
+    app.state.streams = streams
 
     install_problem_handlers(app, check_caller=check_caller)
     app.include_router(health.router)
     rate_limited = [Depends(enforce_rate_limit)] if limiter is not None else []
+    # Before the task routes: /api/tasks/changes is no task id.
+    app.include_router(sync_router.router, dependencies=rate_limited)
     app.include_router(tasks_router.router, dependencies=rate_limited)
     if settings.metrics_enabled:
         metrics = install_metrics(app, settings, database)
@@ -127,6 +139,27 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _start_background(
+    settings: Settings, database: Database, streams: Streams
+) -> asyncio.Task[None]:
+    """The purger (returned, to be cancelled at shutdown), the change notices and the streams' exit."""
+    purger = asyncio.create_task(purge_periodically(*_purges(settings, database)))
+    database.start_listening()
+    streams.close_on_exit_signals()
+    return purger
+
+
+def _purges(settings: Settings, database: Database) -> tuple[list[PurgeJob], float]:
+    """What the purger removes, and how often it runs."""
+    retention = timedelta(seconds=settings.sync_retention_seconds)
+    jobs: list[PurgeJob] = [
+        ("expired idempotency keys", partial(purge_expired, database)),
+        ("users' old tombstones", partial(purge_tombstones, database, retention)),
+    ]
+    # Tombstones go at the latest a quarter of the retention after they expire.
+    return jobs, min(PURGE_INTERVAL_SECONDS, settings.sync_retention_seconds / 4)
 
 
 def _add_middleware(

@@ -3,6 +3,7 @@
 import asyncio
 import time
 from datetime import timedelta
+from functools import partial
 
 import httpx
 from fastapi import FastAPI
@@ -10,9 +11,9 @@ from sqlalchemy import func, select, text, update
 
 from tests.apps import client_with
 from todo.db import Database
+from todo.db.purge import purge_periodically
 from todo.db.types import utcnow
 from todo.idempotency.models import IdempotencyRecord
-from todo.idempotency.purge import purge_periodically
 from todo.idempotency.service import purge_expired
 
 Headers = dict[str, str]
@@ -177,7 +178,11 @@ async def test_the_app_purges_expired_keys_once_it_has_started(
 async def test_the_purge_comes_round_again(
     database: Database, client: httpx.AsyncClient, headers: Headers
 ) -> None:
-    purger = asyncio.create_task(purge_periodically(database, interval=0.05))
+    purger = asyncio.create_task(
+        purge_periodically(
+            [("expired idempotency keys", partial(purge_expired, database))], interval=0.05
+        )
+    )
     try:
         await client.post(
             "/api/tasks", json={"title": "a"}, headers={**headers, "Idempotency-Key": "k"}

@@ -39,7 +39,11 @@ class BearerAuthenticator:
 
     async def identify(self, request: Request) -> Subject:
         # X-User-ID, if sent, is ignored: only a verified token names the caller.
-        return await self._verifier.verify(bearer_token(request.headers.get("Authorization")))
+        token = bearer_token(request.headers.get("Authorization"))
+        subject, expires_at = await self._verifier.verify_with_expiry(token)
+        # For whatever outlives the request's start: a stream ends when the token does.
+        request.state.credentials_expire_at = expires_at
+        return subject
 
     def document(self, schema: dict[str, Any], operations: list[dict[str, Any]]) -> None:
         schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})

@@ -52,6 +52,11 @@ class TokenVerifier:
         self._audience = audience
 
     async def verify(self, token: str) -> Subject:
+        subject, _ = await self.verify_with_expiry(token)
+        return subject
+
+    async def verify_with_expiry(self, token: str) -> tuple[Subject, float]:
+        """The token's subject, and when it expires (its `exp`, seconds since the epoch)."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -78,7 +83,7 @@ class TokenVerifier:
             )
         except jwt.PyJWTError as error:
             raise InvalidTokenError(_refusal(error)) from None
-        return _subject(claims)
+        return _subject(claims), float(claims["exp"])
 
 
 def _subject(claims: dict[str, Any]) -> Subject:

@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.sql import Executable
 
 from todo.config import Settings
-from todo.db.outages import as_service_error
 from todo.db.notices import NoticeListener, Notices
+from todo.db.outages import as_service_error
 from todo.db.postgres import (
     connect_timeout,
     create_listener_connect_kwargs,
@@ -81,7 +81,8 @@ class Database:
             )
             listen_url = settings.database_url_direct or raw_url
             self._listener = NoticeListener(
-                self.notices, create_listener_connect_kwargs(parse_database_url(listen_url), settings)
+                self.notices,
+                create_listener_connect_kwargs(parse_database_url(listen_url), settings),
             )
         else:
             self.engine = create_async_engine(target.url)

@@ -40,14 +40,14 @@ class Subscription:
     def changed(self) -> None:
         self._changed.set()
 
-    async def wait(self, timeout: float) -> bool:
-        """Whether a notice came (since the last `wait`) within `timeout` seconds.
+    async def wait(self, within: float) -> bool:
+        """Whether a notice came (since the last `wait`) within `within` seconds.
 
         A notice that came before the call counts: subscribe, read, then wait,
         and nothing that commits in between is missed.
         """
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(within):
                 await self._changed.wait()
         except TimeoutError:
             return False
@@ -159,7 +159,7 @@ class NoticeListener:
                 assert connection is not None
                 async with asyncio.timeout(PING_TIMEOUT_SECONDS):
                     await connection.execute("SELECT 1")
-            except Exception:  # noqa: BLE001  (any failure: the connection is gone)
+            except Exception:
                 return
 
     async def _listen(self) -> None:

@@ -133,9 +133,7 @@ def _update(columns: tuple[str, ...], *, toggle: bool, conditional: bool, in_wit
 @cache
 def _delete(*, conditional: bool, in_with: bool) -> Update:
     """A delete leaves a tombstone, which the feed reports and the purge removes."""
-    tombstone = _changing(
-        conditional=conditional, deleted_at=bindparam("now", type_=UTCDateTime())
-    )
+    tombstone = _changing(conditional=conditional, deleted_at=bindparam("now", type_=UTCDateTime()))
     statement: Update = stamped(tombstone, in_with=in_with)
     return statement
 

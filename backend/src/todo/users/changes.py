@@ -33,7 +33,6 @@ NEXT_CHANGE = (
 )
 
 
-
 def stamped(statement: ValuesBase, *, in_with: bool) -> Any:
     """`statement` setting `change`: from the WITH (`in_with`) or from `:change`."""
     if not in_with:

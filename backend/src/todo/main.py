@@ -76,11 +76,8 @@ def create_app(
         # The lines held now, and every later one at once: uvicorn ends a worker
         # by re-raising SIGTERM, which runs no exit handler to flush them.
         stop_buffering_logs()
-        streams.close()
         gc.unfreeze()
-        purger.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await purger
+        await _stop_background(purger, streams)
         if limiter is not None:
             await limiter.close()
         # Uvicorn runs this only once in-flight requests have finished (or its
@@ -144,11 +141,18 @@ def create_app(
 def _start_background(
     settings: Settings, database: Database, streams: Streams
 ) -> asyncio.Task[None]:
-    """The purger (returned, to be cancelled at shutdown), the change notices and the streams' exit."""
+    """The purger (returned, for `_stop_background`), the change notices, the streams' exit."""
     purger = asyncio.create_task(purge_periodically(*_purges(settings, database)))
     database.start_listening()
     streams.close_on_exit_signals()
     return purger
+
+
+async def _stop_background(purger: asyncio.Task[None], streams: Streams) -> None:
+    streams.close()
+    purger.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await purger
 
 
 def _purges(settings: Settings, database: Database) -> tuple[list[PurgeJob], float]:

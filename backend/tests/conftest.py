@@ -64,7 +64,10 @@ async def database(database_urls: DatabaseUrls) -> AsyncIterator[Database]:
         await upgrade(migrator.engine)
     finally:
         await migrator.dispose()
-    database = Database(database_urls.app, Settings(database_url=database_urls.app))
+    database = Database(
+        database_urls.app,
+        Settings(database_url=database_urls.app, database_url_direct=database_urls.direct),
+    )
     yield database
     await database.dispose()
 

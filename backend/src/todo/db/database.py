@@ -136,7 +136,10 @@ class Database:
             self.notices.publish(user_id)
 
     def start_listening(self) -> None:
-        """Take in other processes' change notices (PostgreSQL; SQLite has no others)."""
+        """Take in change notices (PostgreSQL; SQLite has no other processes).
+
+        At startup; else the first subscription starts it.
+        """
         if self._listener is not None:
             self._listener.start()
 

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from uuid import UUID
 
@@ -63,9 +63,13 @@ class Notices:
         self._subscriptions: dict[UUID, set[Subscription]] = {}
         self.received = 0
         self.reconnects = 0
+        # Called at each subscription: the listener starts then, if it has not yet.
+        self.on_subscribe: Callable[[], None] | None = None
 
     @contextlib.contextmanager
     def subscribe(self, user_id: UUID) -> Iterator[Subscription]:
+        if self.on_subscribe is not None:
+            self.on_subscribe()
         subscription = Subscription()
         subscriptions = self._subscriptions.setdefault(user_id, set())
         subscriptions.add(subscription)
@@ -112,13 +116,16 @@ class NoticeListener:
         self.connection: asyncpg.Connection | None = None
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="change-notice-listener")
+        """Listen from now on (once: a second call does nothing)."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="change-notice-listener")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
         await self._close()
 
     async def _run(self) -> None:

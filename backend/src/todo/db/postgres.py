@@ -18,6 +18,8 @@ PING_TIMEOUT_SECONDS = 0.5
 # How much sooner than the client the server gives up on a statement.
 SERVER_TIMEOUT_FIRST_SECONDS = 0.5
 
+LISTENER_APPLICATION_NAME = "todo-change-notices"
+
 # Arguments of SQLAlchemy's asyncpg dialect, not of asyncpg.connect().
 _DIALECT_ONLY = ("prepared_statement_cache_size", "prepared_statement_name_func")
 
@@ -91,9 +93,11 @@ def create_listener_connect_kwargs(target: DatabaseTarget, settings: Settings) -
     for name in _DIALECT_ONLY:
         connect_kwargs.pop(name, None)
     # No statement timeout: the connection mostly waits.
-    connect_kwargs.pop("server_settings", None)
-    if "server_settings" in target.connect_args:
-        connect_kwargs["server_settings"] = target.connect_args["server_settings"]
+    connect_kwargs["server_settings"] = {
+        **target.connect_args.get("server_settings", {}),
+        # How an operator (or a test) tells it from the pool's connections.
+        "application_name": LISTENER_APPLICATION_NAME,
+    }
     connect_kwargs.pop("command_timeout", None)
     return connect_kwargs
 

@@ -117,6 +117,8 @@ def create_app(
     app.include_router(tasks_router.router, dependencies=rate_limited)
     if settings.metrics_enabled:
         metrics = install_metrics(app, settings, database)
+        metrics.sync_figures = streams.figures
+        streams.on_activity = metrics.refresh
 
     _add_middleware(app, settings, authenticator, limiter=limiter, metrics=metrics)
 

@@ -26,7 +26,7 @@ from todo.db.postgres_runner import PostgresRunner
 from todo.db.sqlite import configure_sqlite
 from todo.db.sqlite_runner import SQLiteRunner
 from todo.db.statements import Params, Row, Runner, StatementListener, is_read
-from todo.db.urls import parse_database_url
+from todo.db.urls import DatabaseTarget, parse_database_url
 
 # Beyond the connect timeout, what taking a connection may spend on waiting for
 # the pool and pinging: a request never waits longer than the two together.
@@ -79,11 +79,7 @@ class Database:
                 in_transaction=uses_transaction_pooling(target, settings),
                 listeners=self.listeners,
             )
-            listen_url = settings.database_url_direct or raw_url
-            self._listener = NoticeListener(
-                self.notices,
-                create_listener_connect_kwargs(parse_database_url(listen_url), settings),
-            )
+            self._listener = self._notice_listener(target, settings)
         else:
             self.engine = create_async_engine(target.url)
             configure_sqlite(self.engine, busy_timeout=settings.database_command_timeout)
@@ -93,6 +89,25 @@ class Database:
                 listeners=self.listeners,
                 notices=self.notices,
             )
+
+    def _notice_listener(self, target: DatabaseTarget, settings: Settings) -> NoticeListener | None:
+        """The LISTEN connection: on DATABASE_URL_DIRECT when set (a session, never pooled)."""
+        if settings.database_url_direct:
+            listen_target = parse_database_url(settings.database_url_direct)
+        elif uses_transaction_pooling(target, settings):
+            # A LISTEN through PgBouncer in transaction mode hears nothing reliably.
+            logger.warning(
+                "DATABASE_URL is a transaction-pooling endpoint and DATABASE_URL_DIRECT is not "
+                "set: live sync hears of other workers' writes only at each heartbeat"
+            )
+            return None
+        else:
+            listen_target = target
+        listener = NoticeListener(
+            self.notices, create_listener_connect_kwargs(listen_target, settings)
+        )
+        self.notices.on_subscribe = listener.start
+        return listener
 
     @property
     def dialect(self) -> str:

@@ -7,6 +7,7 @@ samples to files there, and /metrics adds up all of them.
 """
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -55,10 +56,37 @@ class Metrics:
             registry=None,
             multiprocess_mode="livesum",
         )
+        # Sync (todo.sync, todo.db.notices): counted there as plain numbers and
+        # brought over here, so the sync code needs no metrics of its own.
+        self.streams_open = Gauge(
+            "sync_streams_open",
+            "Change streams open in this process.",
+            registry=None,
+            multiprocess_mode="livesum",
+        )
+        self.events_sent = Counter("sync_events", "Change stream events sent.", registry=None)
+        self.notices_received = Counter(
+            "sync_notices_received", "Change notices received from the database.", registry=None
+        )
+        self.listener_reconnects = Counter(
+            "sync_listener_reconnects",
+            "Times the change-notice connection was reopened after it dropped.",
+            registry=None,
+        )
+        self._counted = {"events": 0, "notices": 0, "reconnects": 0}
+        self.sync_figures: Callable[[], tuple[int, int, int, int]] | None = None
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self.registry = CollectorRegistry(auto_describe=True)
         if multiprocess_dir is None:
-            for metric in (self.requests, self.latency, self.pool_in_use):
+            for metric in (
+                self.requests,
+                self.latency,
+                self.pool_in_use,
+                self.streams_open,
+                self.events_sent,
+                self.notices_received,
+                self.listener_reconnects,
+            ):
                 self.registry.register(metric)
             ProcessCollector(registry=self.registry)
 
@@ -71,14 +99,27 @@ class Metrics:
             self._children[key] = children
         children[0].inc()
         children[1].observe(seconds)
-        self.refresh_pool_gauge()
+        self.refresh()
 
-    def refresh_pool_gauge(self) -> None:
+    def refresh(self) -> None:
+        """Bring the figures counted elsewhere up to date."""
         # Only queue pools count; SQLite in memory has a static one, NullPool none.
         self.pool_in_use.set(self.database.pool_checked_out() or 0)
+        if self.sync_figures is None:
+            return
+        streams_open, events, notices, reconnects = self.sync_figures()
+        self.streams_open.set(streams_open)
+        for name, counter, total in (
+            ("events", self.events_sent, events),
+            ("notices", self.notices_received, notices),
+            ("reconnects", self.listener_reconnects, reconnects),
+        ):
+            if total > self._counted[name]:
+                counter.inc(total - self._counted[name])
+                self._counted[name] = total
 
     def exposition(self, accept: str | None) -> tuple[bytes, str]:
-        self.refresh_pool_gauge()
+        self.refresh()
         encoder, content_type = choose_encoder(accept or "")
         if self.multiprocess_dir is None:
             return encoder(self.registry), content_type

@@ -12,7 +12,7 @@ import contextlib
 import signal
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from itertools import groupby
 from types import FrameType
 from uuid import UUID
@@ -50,6 +50,21 @@ class Streams:
         self.open = 0
         self.events_sent = 0
         self.closing = False
+        # Called when a figure changes: the metrics, when enabled, read them then.
+        self.on_activity: Callable[[], None] | None = None
+
+    def figures(self) -> tuple[int, int, int, int]:
+        """Open streams, events sent, notices received, listener reconnects."""
+        notices = self._database.notices
+        return self.open, self.events_sent, notices.received, notices.reconnects
+
+    def _active(self) -> None:
+        if self.on_activity is not None:
+            self.on_activity()
+
+    def sent(self) -> None:
+        self.events_sent += 1
+        self._active()
 
     def check_room(self) -> None:
         """Refuse a stream beyond the limit, before its response starts."""
@@ -59,10 +74,12 @@ class Streams:
     @contextlib.contextmanager
     def opened(self) -> Iterator[None]:
         self.open += 1
+        self._active()
         try:
             yield
         finally:
             self.open -= 1
+            self._active()
 
     def close(self) -> None:
         """End every stream and feed wait now (the worker is stopping)."""
@@ -166,7 +183,7 @@ async def events(
             while True:
                 changes, at, has_more = await read_changes(database, user_id, at, PAGE_SIZE)
                 if changes:
-                    streams.events_sent += 1
+                    streams.sent()
                     yield _changes_event(changes, at)
                 if not has_more:
                     break
@@ -187,7 +204,7 @@ async def events(
                     changes, after, has_more = await read_changes(database, user_id, at, PAGE_SIZE)
                     for number, group in groupby(changes, key=lambda change: change.number):
                         at = Position(at.tag, number, 0)
-                        streams.events_sent += 1
+                        streams.sent()
                         yield _changes_event(list(group), at)
                     at = after
         except ServiceUnavailableError:

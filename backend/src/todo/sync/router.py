@@ -53,6 +53,25 @@ _FEED_SCHEMA: dict[str, Any] = {
         "has_more": {"type": "boolean"},
     },
 }
+# One event of the stream, as an event-stream parser reads it (comment lines carry none).
+_EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"type": "string", "enum": ["changes", "ready"]},
+        "id": {
+            "type": "string",
+            "pattern": CURSOR_PATTERN,
+            "description": "On `changes`: the cursor after them, to resume from.",
+        },
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "description": '`changes`: `{"changes": [...]}`, the feed\'s elements; '
+            '`ready`: `{"cursor": "..."}`.',
+        },
+    },
+}
 _SINCE_DESCRIPTION = (
     "Where to start: a `cursor` from an earlier answer (or an event's id). "
     "Without it, the snapshot: every live task."
@@ -136,7 +155,7 @@ async def read_changes(
     responses={
         200: {
             "description": "The event stream.",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "content": {"text/event-stream": {"schema": _EVENT_SCHEMA}},
             "headers": {
                 "Cache-Control": {"schema": {"type": "string", "enum": ["no-cache"]}},
             },
@@ -152,6 +171,7 @@ async def stream_changes(
         Header(
             alias="Last-Event-ID",
             description="The id of the last event received: the stream resumes after it.",
+            json_schema_extra={"pattern": CURSOR_PATTERN},
         ),
     ] = None,
 ) -> EventStreamResponse:

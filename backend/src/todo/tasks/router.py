@@ -6,6 +6,7 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response, status
+from starlette.convertors import Convertor, register_url_convertor
 
 from todo.auth.current_user import CurrentOwner
 from todo.http.conditional import (
@@ -34,6 +35,27 @@ from todo.tasks.schemas import TaskCreate, TaskRead, TaskUpdate
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
+
+
+class _TaskIdConvertor(Convertor[str]):
+    """A path segment that may name a task: any but the collection's own sub-resources.
+
+    So that /api/tasks/changes with another method than GET is a 405, not a
+    task id that fails validation; any other segment still reaches the route
+    and its UUID validation (422), as before.
+    """
+
+    regex = r"(?!(?:changes|stream)(?:/|$))[^/]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("task_id", _TaskIdConvertor())
+TASK_ID = "{task_id:task_id}"
 
 router = APIRouter(
     prefix="/api/tasks",
@@ -124,7 +146,7 @@ async def create_task(body: TaskCreate, request: Request, owner: CurrentOwner) -
 
 
 @router.get(
-    "/{task_id}",
+    f"/{TASK_ID}",
     response_model=TaskRead,
     summary="Get one task",
     openapi_extra={"parameters": [IF_NONE_MATCH_PARAMETER]},
@@ -145,7 +167,7 @@ async def get_task(task_id: UUID, request: Request, owner: CurrentOwner) -> Resp
 
 
 @router.put(
-    "/{task_id}",
+    f"/{TASK_ID}",
     response_model=TaskRead,
     summary="Change some of a task's fields",
     openapi_extra={"parameters": [IF_MATCH_PARAMETER]},
@@ -170,7 +192,7 @@ async def update_task(
 
 
 @router.patch(
-    "/{task_id}/complete",
+    f"/{TASK_ID}/complete",
     response_model=TaskRead,
     summary="Toggle a task between pending and completed",
     openapi_extra={"parameters": [IF_MATCH_PARAMETER, IDEMPOTENCY_KEY_PARAMETER]},
@@ -192,7 +214,7 @@ async def toggle_task(task_id: UUID, request: Request, owner: CurrentOwner) -> R
 
 
 @router.delete(
-    "/{task_id}",
+    f"/{TASK_ID}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a task",
     openapi_extra={"parameters": [IF_MATCH_PARAMETER]},

@@ -1,7 +1,8 @@
 """The speed-of-light reference: the benchmark's routes on a bare asyncpg pool.
 
 Plain Starlette, hand-written SQL, the service's JSON shape, and nothing the
-benchmark does not need: no validation, no problem+json, no users table. It is
+benchmark does not need: no validation, no problem+json, no user upsert (the users
+are seeded); each write takes the user's change number as the service's does. It is
 served by the same uvicorn command as the service (`make serve-reference`), so
 the ratio between the two is the cost of everything the service adds.
 
@@ -35,19 +36,34 @@ POOL_MIN_SIZE = 10
 POOL_MAX_SIZE = 10
 
 _COLUMNS = "id, user_id, title, description, status, created_at, updated_at"
+# The service's write path (todo.users.changes): each write takes its user's
+# next change number and sends the change notice, in the same statement.
+_NEXT_CHANGE = """
+    WITH next_change AS (
+        UPDATE users SET last_change = last_change + 1 WHERE id = $2 RETURNING last_change, id
+    ), notice AS (
+        SELECT last_change AS change, pg_notify('todo_changes', id::text || ' ' || last_change::text)
+        FROM next_change
+    )
+"""
 LIST_SQL = f"""
-    SELECT {_COLUMNS} FROM tasks WHERE user_id = $1
+    SELECT {_COLUMNS} FROM tasks WHERE user_id = $1 AND deleted_at IS NULL
     ORDER BY created_at DESC, id DESC LIMIT $2
 """
-GET_SQL = f"SELECT {_COLUMNS} FROM tasks WHERE user_id = $1 AND id = $2"
+GET_SQL = f"SELECT {_COLUMNS} FROM tasks WHERE user_id = $1 AND id = $2 AND deleted_at IS NULL"
 CREATE_SQL = f"""
-    INSERT INTO tasks ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {_COLUMNS}
+    {_NEXT_CHANGE.replace("$2", "$2::uuid")}
+    INSERT INTO tasks ({_COLUMNS}, change)
+    VALUES ($1, $2, $3, $4, $5, $6, $6, (SELECT change FROM notice)) RETURNING {_COLUMNS}
 """
 TOGGLE_SQL = f"""
+    {_NEXT_CHANGE.replace("$2", "$1::uuid")}
     UPDATE tasks
     SET status = CASE WHEN status = 'pending' THEN 'completed' ELSE 'pending' END,
-        updated_at = GREATEST($3, updated_at + interval '1 microsecond')
-    WHERE user_id = $1 AND id = $2
+        updated_at = GREATEST($3, updated_at + interval '1 microsecond'),
+        version = version + 1,
+        change = (SELECT change FROM notice)
+    WHERE user_id = $1 AND id = $2 AND deleted_at IS NULL
     RETURNING {_COLUMNS}
 """
 

@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from todo.auth.current_user import CurrentOwner
@@ -11,7 +11,7 @@ from todo.deps import settings_of
 from todo.http.problems import problem_docs
 from todo.ratelimit.docs import RATE_LIMITED_DOCS
 from todo.sync import service
-from todo.sync.cursor import CURSOR_PATTERN
+from todo.sync.cursor import CURSOR_PATTERN, decode_sync_cursor
 from todo.sync.stream import Streams, events, feed_json, wait_for_changes
 
 DEFAULT_FEED_LIMIT = 500
@@ -71,6 +71,15 @@ _EVENT_SCHEMA: dict[str, Any] = {
             '`ready`: `{"cursor": "..."}`.',
         },
     },
+}
+LAST_EVENT_ID_HEADER = "Last-Event-ID"
+# Read from the request itself: as a typed optional header, its schema would allow null.
+_LAST_EVENT_ID_PARAMETER: dict[str, Any] = {
+    "name": LAST_EVENT_ID_HEADER,
+    "in": "header",
+    "required": False,
+    "description": "The id of the last event received: the stream resumes after it.",
+    "schema": {"type": "string", "pattern": CURSOR_PATTERN},
 }
 _SINCE_DESCRIPTION = (
     "Where to start: a `cursor` from an earlier answer (or an event's id). "
@@ -152,6 +161,7 @@ async def read_changes(
         "expires); reconnect with `Last-Event-ID`."
     ),
     response_class=EventStreamResponse,
+    openapi_extra={"parameters": [_LAST_EVENT_ID_PARAMETER]},
     responses={
         200: {
             "description": "The event stream.",
@@ -166,18 +176,14 @@ async def stream_changes(
     request: Request,
     owner: CurrentOwner,
     since: SinceQuery = None,
-    last_event_id: Annotated[
-        str | None,
-        Header(
-            alias="Last-Event-ID",
-            description="The id of the last event received: the stream resumes after it.",
-            json_schema_extra={"pattern": CURSOR_PATTERN},
-        ),
-    ] = None,
 ) -> EventStreamResponse:
     settings: Settings = settings_of(request)
     streams = streams_of(request)
     streams.check_room()
+    last_event_id = request.headers.get(LAST_EVENT_ID_HEADER)
+    if since is not None and last_event_id is not None:
+        # Not used, but never silently wrong.
+        decode_sync_cursor(since)
     at, _ = await service.position(owner.database, owner.user_id, last_event_id or since)
     body = events(
         owner.database,

@@ -184,7 +184,8 @@ async def stream_changes(
     if since is not None and last_event_id is not None:
         # Not used, but never silently wrong.
         decode_sync_cursor(since)
-    at, _ = await service.position(owner.database, owner.user_id, last_event_id or since)
+    start = last_event_id if last_event_id is not None else since
+    at, _ = await service.position(owner.database, owner.user_id, start)
     body = events(
         owner.database,
         streams,

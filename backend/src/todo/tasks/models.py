@@ -45,6 +45,14 @@ class Task(SQLModel, table=True):
         Index("ix_tasks_user_id_status_created_at_id", "user_id", "status", "created_at", "id"),
         # Serves the change feed (todo.sync), in change order.
         Index("ix_tasks_user_id_change", "user_id", "change"),
+        # Serves the summary's counts (todo.tasks.service.summary).
+        Index(
+            "ix_tasks_live_user_id_status",
+            "user_id",
+            "status",
+            postgresql_where=text("deleted_at IS NULL"),
+            sqlite_where=text("deleted_at IS NULL"),
+        ),
         # Serves the purge of old tombstones.
         Index(
             "ix_tasks_deleted_at",

@@ -1,11 +1,13 @@
 """The task routes: parse the request, run one service operation, answer its outcome."""
 
+import hashlib
 from functools import partial
 from http import HTTPStatus
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response, status
+from pydantic import BaseModel
 from starlette.convertors import Convertor, register_url_convertor
 
 from todo.auth.current_user import CurrentOwner
@@ -31,7 +33,15 @@ from todo.tasks.docs import (
 )
 from todo.tasks.encode import task_json, tasks_json
 from todo.tasks.models import TaskRow, TaskStatus
-from todo.tasks.schemas import TaskCreate, TaskRead, TaskUpdate
+from todo.tasks.schemas import (
+    BulkDeleted,
+    BulkStatus,
+    BulkUpdated,
+    TaskCreate,
+    TaskRead,
+    TaskSummary,
+    TaskUpdate,
+)
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -40,12 +50,12 @@ MAX_PAGE_SIZE = 1000
 class _TaskIdConvertor(Convertor[str]):
     """A path segment that may name a task: any but the collection's own sub-resources.
 
-    So that /api/tasks/changes with another method than GET is a 405, not a
+    So that /api/tasks/summary (or changes) with another method than GET is a 405, not a
     task id that fails validation; any other segment still reaches the route
     and its UUID validation (422), as before.
     """
 
-    regex = r"(?!(?:changes|stream)(?:/|$))[^/]+"
+    regex = r"(?!(?:changes|stream|summary)(?:/|$))[^/]+"
 
     def convert(self, value: str) -> str:
         return value
@@ -143,6 +153,76 @@ async def list_tasks(
 async def create_task(body: TaskCreate, request: Request, owner: CurrentOwner) -> Response:
     write = partial(service.create_task, user_id=owner.user_id, data=body)
     return await respond_once(request, owner, write, _created, payload=body)
+
+
+@router.patch(
+    "",
+    response_model=BulkUpdated,
+    summary="Set the status of all the caller's tasks (or those with one status)",
+    description=(
+        "Toggle all, in one statement: every matching task that is not at `status` gets it, "
+        "a new version and `updated_at`. One change in the sync feed."
+    ),
+    responses=problem_docs(413, 415),
+)
+async def set_all_statuses(
+    body: BulkStatus,
+    owner: CurrentOwner,
+    status_filter: Annotated[
+        TaskStatus | None, Query(alias="status", description="Only tasks with this status.")
+    ] = None,
+) -> Response:
+    updated = await service.set_status(
+        owner.database, owner.user_id, body.status, only=status_filter
+    )
+    return _json(BulkUpdated(updated=updated))
+
+
+@router.delete(
+    "",
+    response_model=BulkDeleted,
+    summary="Delete all the caller's tasks with one status",
+    description="Clear completed (or pending), in one statement. One change in the sync feed.",
+)
+async def delete_all(
+    owner: CurrentOwner,
+    status_filter: Annotated[
+        TaskStatus, Query(alias="status", description="Which tasks to delete (required).")
+    ],
+) -> Response:
+    deleted = await service.delete_all(owner.database, owner.user_id, status_filter)
+    return _json(BulkDeleted(deleted=deleted))
+
+
+@router.get(
+    "/summary",
+    response_model=TaskSummary,
+    summary="Count the caller's tasks",
+    openapi_extra={"parameters": [IF_NONE_MATCH_PARAMETER]},
+    description=(
+        "The `ETag` changes whenever a count does; with `If-None-Match` an unchanged "
+        "summary is a 304, so polling it is cheap."
+    ),
+    responses={**with_headers(200, ETAG_HEADER_DOC), **NOT_MODIFIED_DOCS},
+)
+async def summarise(request: Request, owner: CurrentOwner) -> Response:
+    total, pending, completed = await service.summary(owner.database, owner.user_id)
+    etag = format_etag(_counts_tag(total, pending))
+    tags = none_match(request)
+    if tags is not None and tags.matches(_counts_tag(total, pending)):
+        return Response(status_code=HTTPStatus.NOT_MODIFIED, headers={"ETag": etag})
+    summary_json = TaskSummary(total=total, pending=pending, completed=completed)
+    return _json(summary_json, headers={"ETag": etag})
+
+
+def _counts_tag(total: int, pending: int) -> int:
+    """A number that names the counts (ETags are numbers here, see todo.http.etags)."""
+    digest = hashlib.sha256(f"{total}:{pending}".encode()).digest()
+    return int.from_bytes(digest[:7], "big")
+
+
+def _json(model: BaseModel, headers: dict[str, str] | None = None) -> Response:
+    return Response(model.model_dump_json(), media_type="application/json", headers=headers)
 
 
 @router.get(

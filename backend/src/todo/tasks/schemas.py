@@ -129,3 +129,25 @@ class TaskRead(BaseModel):
     status: TaskStatus
     created_at: datetime
     updated_at: datetime
+
+
+class BulkStatus(BaseModel):
+    """`PATCH /api/tasks`: the status every matching task is set to."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: TaskStatus
+
+
+class BulkUpdated(BaseModel):
+    updated: int = Field(description="How many tasks changed (those already at it did not).")
+
+
+class BulkDeleted(BaseModel):
+    deleted: int
+
+
+class TaskSummary(BaseModel):
+    total: int
+    pending: int
+    completed: int

@@ -23,6 +23,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    func,
     insert,
     select,
     tuple_,
@@ -138,6 +139,52 @@ def _delete(*, conditional: bool, in_with: bool) -> Update:
     return statement
 
 
+@cache
+def _set_status(*, by_status: bool, in_with: bool) -> Update:
+    """Every live task of the owner not at `new_status` (and at `status`, if given)."""
+    statement = (
+        _changing_all(status=bindparam("new_status"))
+        .where(_TASKS.c.status != bindparam("new_status"))
+        .returning(_TASKS.c.id)
+    )
+    if by_status:
+        statement = statement.where(_TASKS.c.status == bindparam("only_status"))
+    stamped_update: Update = stamped(statement, in_with=in_with)
+    return stamped_update
+
+
+@cache
+def _delete_all(*, in_with: bool) -> Update:
+    statement = (
+        _changing_all(deleted_at=bindparam("now", type_=UTCDateTime()))
+        .where(_TASKS.c.status == bindparam("only_status"))
+        .returning(_TASKS.c.id)
+    )
+    stamped_update: Update = stamped(statement, in_with=in_with)
+    return stamped_update
+
+
+def _changing_all(**values: Any) -> Update:
+    """Set `values` on every live task of the owner (a bulk write: one change)."""
+    return (
+        update(_TASKS)
+        .where(_owned(task=False))
+        .values(
+            **values,
+            version=_TASKS.c.version + 1,
+            updated_at=advance_timestamp(
+                _TASKS.c.updated_at, bindparam("now", type_=UTCDateTime())
+            ),
+        )
+    )
+
+
+_SUMMARY = select(
+    func.count(),
+    func.count().filter(_TASKS.c.status == TaskStatus.PENDING.value),
+).where(_owned(task=False))
+
+
 def _task(row: Row) -> TaskRow:
     return TaskRow(*row)
 
@@ -238,6 +285,32 @@ async def _write(  # noqa: PLR0917  (the parts of one write)
     if not rows:
         await _refuse(db, user_id, task_id)
     return _task(rows[0])
+
+
+async def set_status(
+    db: Runner, user_id: UUID, status: TaskStatus, *, only: TaskStatus | None = None
+) -> int:
+    """Give every task of the user (with status `only`, if given) `status`: how many changed.
+
+    One statement, one change in the feed however many rows it touches.
+    """
+    params: dict[str, Any] = {"owner_id": user_id, "new_status": status.value, "now": utcnow()}
+    if only is not None:
+        params["only_status"] = only.value
+    statement = partial(_set_status, by_status=only is not None)
+    return len(await write_change(db, user_id, statement, params))
+
+
+async def delete_all(db: Runner, user_id: UUID, status: TaskStatus) -> int:
+    """Delete every task of the user with `status` (tombstones, one change): how many."""
+    params = {"owner_id": user_id, "only_status": status.value, "now": utcnow()}
+    return len(await write_change(db, user_id, _delete_all, params))
+
+
+async def summary(db: Runner, user_id: UUID) -> tuple[int, int, int]:
+    """The user's live tasks: (total, pending, completed), in one indexed query."""
+    [(total, pending)] = await db.fetch(_SUMMARY, {"owner_id": user_id})
+    return total, pending, total - pending
 
 
 async def _refuse(db: Runner, user_id: UUID, task_id: UUID) -> NoReturn:

@@ -1,5 +1,6 @@
 """Alembic, as the app and its tests use it: options and programmatic upgrades."""
 
+from functools import partial
 from typing import Any, Literal
 
 from alembic import command
@@ -34,7 +35,18 @@ def context_options(dialect_name: str) -> dict[str, Any]:
         "compare_type": True,
         "compare_server_default": True,
         "render_item": render_item,
+        "include_object": partial(_exists_on, dialect_name),
     }
+
+
+def _exists_on(
+    dialect_name: str, item: Any, _name: str | None, kind: str, _reflected: bool, _other: Any
+) -> bool:
+    """Whether the schema has `item` on this database: an index marked
+    `info={"postgresql_only": True}` (a trigram index, say) exists on PostgreSQL only."""
+    if kind == "index" and dialect_name != "postgresql":
+        return not getattr(item, "info", {}).get("postgresql_only", False)
+    return True
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

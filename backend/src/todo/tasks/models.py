@@ -53,6 +53,17 @@ class Task(SQLModel, table=True):
             postgresql_where=text("deleted_at IS NULL"),
             sqlite_where=text("deleted_at IS NULL"),
         ),
+        # Serve substring searches (todo.tasks.search), on PostgreSQL.
+        *(
+            Index(
+                f"ix_tasks_{column}_trgm",
+                column,
+                postgresql_using="gin",
+                postgresql_ops={column: "gin_trgm_ops"},
+                info={"postgresql_only": True},
+            )
+            for column in ("title_key", "description_key")
+        ),
         # Serves the purge of old tombstones.
         Index(
             "ix_tasks_deleted_at",
@@ -80,6 +91,9 @@ class Task(SQLModel, table=True):
     version: int = Field(default=1, sa_column=Column(Integer, nullable=False, server_default="1"))
     # The user's change (users.last_change) that last wrote the row: the feed's order.
     change: int = Field(default=1, sa_column=Column(BigInteger, nullable=False, server_default="1"))
+    # The title and description as searches compare them (todo.tasks.search).
+    title_key: str = Field(default="", sa_column=Column(String(), nullable=False))
+    description_key: str | None = Field(default=None, sa_column=Column(String(), nullable=True))
     # Set on delete: the row stays as a tombstone, for the feed, until it is purged.
     deleted_at: datetime | None = Field(
         default=None, sa_column=Column(UTCDateTime(), nullable=True)

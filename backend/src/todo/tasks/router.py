@@ -44,6 +44,7 @@ from todo.tasks.schemas import (
 )
 
 DEFAULT_PAGE_SIZE = 100
+SEARCH_MAX_LENGTH = 200
 MAX_PAGE_SIZE = 1000
 
 
@@ -107,6 +108,7 @@ def _created(task: TaskRow) -> Response:
 async def list_tasks(
     request: Request,
     owner: CurrentOwner,
+    *,
     status_filter: Annotated[
         TaskStatus | None, Query(alias="status", description="Only tasks with this status.")
     ] = None,
@@ -120,11 +122,28 @@ async def list_tasks(
             json_schema_extra={"pattern": CURSOR_PATTERN},
         ),
     ] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=SEARCH_MAX_LENGTH,
+            description=(
+                "Only tasks whose title or description contains this, ignoring case "
+                "(Unicode case folding: `STRASSE` finds `Straße`); `%`, `_` and `\\` are "
+                "plain characters."
+            ),
+        ),
+    ] = None,
 ) -> Response:
     after = decode_cursor(cursor) if cursor is not None else None
     # One extra row tells whether another page exists, without a COUNT.
     tasks = await service.list_tasks(
-        owner.database, owner.user_id, status=status_filter, limit=limit + 1, after=after
+        owner.database,
+        owner.user_id,
+        status=status_filter,
+        limit=limit + 1,
+        after=after,
+        search=q,
     )
     headers = {}
     if len(tasks) > limit:

@@ -25,10 +25,12 @@ from sqlalchemy import (
     case,
     func,
     insert,
+    or_,
     select,
     tuple_,
     update,
 )
+from sqlalchemy.sql.elements import BindParameter
 
 from todo.db import Row, Runner
 from todo.db.types import IntegerSet, UTCDateTime, advance_timestamp, one_of, utcnow
@@ -36,6 +38,7 @@ from todo.tasks.cursor import Cursor
 from todo.tasks.errors import StaleTaskVersionError, TaskNotFoundError
 from todo.tasks.models import Task, TaskRow, TaskStatus
 from todo.tasks.schemas import TaskCreate, TaskUpdate
+from todo.tasks.search import ESCAPE, contains_pattern, search_key
 from todo.users.changes import stamped, write_change
 
 _TASKS = Task.__table__  # type: ignore[attr-defined]
@@ -65,6 +68,8 @@ _INSERT = (
         title=bindparam("new_title"),
         description=bindparam("new_description"),
         status=bindparam("new_status"),
+        title_key=bindparam("new_title_key"),
+        description_key=bindparam("new_description_key"),
         created_at=bindparam("now", type_=UTCDateTime()),
         updated_at=bindparam("now", type_=UTCDateTime()),
     )
@@ -87,10 +92,18 @@ _TOGGLED = case(
 
 
 @cache
-def _list(*, by_status: bool, after: bool) -> Select[Any]:
+def _list(*, by_status: bool, after: bool, search: bool) -> Select[Any]:
     statement = select(*_ROW).where(_owned(task=False))
     if by_status:
         statement = statement.where(_TASKS.c.status == bindparam("status"))
+    if search:
+        pattern: BindParameter[str] = bindparam("search_pattern")
+        statement = statement.where(
+            or_(
+                _TASKS.c.title_key.like(pattern, escape=ESCAPE),
+                _TASKS.c.description_key.like(pattern, escape=ESCAPE),
+            )
+        )
     if after:
         # A row comparison, which both databases answer from the index.
         statement = statement.where(
@@ -125,6 +138,8 @@ def _changing(*, conditional: bool, **values: Any) -> Update:
 def _update(columns: tuple[str, ...], *, toggle: bool, conditional: bool, in_with: bool) -> Update:
     """Set `columns` from `new_<column>` (or flip the status)."""
     values: dict[str, Any] = {column: bindparam(f"new_{column}") for column in columns}
+    for column in set(columns) & _SEARCHED:
+        values[f"{column}_key"] = bindparam(f"new_{column}_key")
     if toggle:
         values["status"] = _TOGGLED
     statement: Update = stamped(_changing(conditional=conditional, **values), in_with=in_with)
@@ -185,20 +200,40 @@ _SUMMARY = select(
 ).where(_owned(task=False))
 
 
+# The fields a search looks in, each stored once more as its key.
+_SEARCHED = frozenset({"title", "description"})
+
+
+def _key(text: str | None) -> str | None:
+    return None if text is None else search_key(text)
+
+
 def _task(row: Row) -> TaskRow:
     return TaskRow(*row)
 
 
 async def list_tasks(
-    db: Runner, user_id: UUID, *, status: TaskStatus | None, limit: int, after: Cursor | None
+    db: Runner,
+    user_id: UUID,
+    *,
+    status: TaskStatus | None,
+    limit: int,
+    after: Cursor | None,
+    search: str | None = None,
 ) -> list[TaskRow]:
-    """Up to `limit` tasks, newest first, strictly after the cursor."""
+    """Up to `limit` tasks, newest first, strictly after the cursor; with `search`, only
+    those whose title or description contains it (todo.tasks.search)."""
     params: dict[str, Any] = {"owner_id": user_id, "limit": limit}
     if status is not None:
         params["status"] = status.value
+    if search is not None:
+        params["search_pattern"] = contains_pattern(search)
     if after is not None:
         params.update(after_created_at=after.created_at, after_id=after.id)
-    rows = await db.fetch(_list(by_status=status is not None, after=after is not None), params)
+    statement = _list(
+        by_status=status is not None, after=after is not None, search=search is not None
+    )
+    rows = await db.fetch(statement, params)
     return [_task(row) for row in rows]
 
 
@@ -221,6 +256,8 @@ async def create_task(db: Runner, user_id: UUID, data: TaskCreate) -> TaskRow:
             "new_title": data.title,
             "new_description": data.description,
             "new_status": data.status.value,
+            "new_title_key": search_key(data.title),
+            "new_description_key": _key(data.description),
             "now": utcnow(),
         },
     )
@@ -239,6 +276,8 @@ async def update_task(
     changes = data.changes()
     columns = tuple(sorted(changes))
     values = {f"new_{column}": changes[column] for column in columns}
+    for column in set(columns) & _SEARCHED:
+        values[f"new_{column}_key"] = _key(changes[column])
     statement = partial(_update, columns, toggle=False, conditional=expected_versions is not None)
     return await _write(db, statement, user_id, task_id, expected_versions, values)
 

@@ -42,7 +42,8 @@ _NEXT_CHANGE = """
     WITH next_change AS (
         UPDATE users SET last_change = last_change + 1 WHERE id = $2 RETURNING last_change, id
     ), notice AS (
-        SELECT last_change AS change, pg_notify('todo_changes', id::text || ' ' || last_change::text)
+        SELECT last_change AS change,
+               pg_notify('todo_changes', id::text || ' ' || last_change::text)
         FROM next_change
     )
 """

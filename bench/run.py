@@ -14,6 +14,10 @@ All servers are started with the same `make` serving command, one at a time
 (so that their pools, 10 connections per worker, never crowd PostgreSQL's
 max_connections), and alternate round by round, kind after kind, so that noise
 from the rest of the machine falls on all. Every figure in the tables is a median over the rounds.
+
+Each round also serves the service once more for live sync (bench/sync.py):
+the mixed load with a write-to-event latency probe, without and with 1000
+idle streams.
 """
 
 import argparse
@@ -21,6 +25,7 @@ import asyncio
 import json
 import os
 import platform
+import resource
 import shlex
 import signal
 import socket
@@ -31,14 +36,14 @@ import time
 import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from bench import profile, seed
+from bench import profile, seed, sync
 from todo.db.urls import parse_database_url
 
 REPO = Path(__file__).resolve().parents[1]
@@ -162,6 +167,9 @@ class Lineup:
     variants: list[Server] = field(default_factory=list)
     # Filled in once the server answers: its version, for the report.
     server_version: str = ""
+    # The service served again for the live-sync runs (bench/sync.py), and their figures.
+    live_sync: Server | None = None
+    sync_rounds: list[sync.SyncRound] = field(default_factory=list)
 
     @property
     def servers(self) -> list[Server]:
@@ -370,6 +378,82 @@ def measure(server: Server, operations: tuple[str, ...], load: Load, log: Path) 
                 f"cpu {run.cpu_us:5.0f} us/req  errors {run.errors}  {run.failure}",
                 flush=True,
             )
+
+
+# The live-sync runs: streams the probe opens until each worker holds this many, at most.
+PROBE_STREAMS_PER_WORKER = 2
+PROBE_STREAMS_AT_MOST = 8
+
+
+def measure_sync(
+    server: Server, load: Load, log: Path, number: int, *, streams: int, interval: float
+) -> sync.SyncRound:
+    """The mixed load with the latency probe, without and with `streams` idle streams.
+
+    One serving; the two runs' order alternates with the round `number`.
+    """
+    rps: dict[bool, float] = {}
+    latency: dict[bool, sync.Latency] = {}
+    rss_before: list[int] = []
+    rss_with: list[int] = []
+    per_worker: list[int] = []
+    open_seconds = 0.0
+    ended = 0
+    background = sync.Background()
+    try:
+        with serving(server, log) as (url, workers):
+            port = int(url.rsplit(":", 1)[1])
+            probe = sync.Probe(port, workers, interval)
+            # Opened under load: an idle server's first worker to wake accepts them all.
+            warm = wrk_command(url, "mixed", load, max(load.warmup_s, 3))
+            with subprocess.Popen(warm, stdout=subprocess.DEVNULL):
+                background.run(probe.open(PROBE_STREAMS_PER_WORKER, PROBE_STREAMS_AT_MOST), 120)
+            for with_idle in (False, True) if number % 2 else (True, False):
+                idle: list[sync.Stream] = []
+                if with_idle:
+                    rss_before = [sync.rss_kib(pid) for pid in workers]
+                    started = time.monotonic()
+                    idle = background.run(sync.open_idle(port, streams, sync.IDLE_USERS), 600)
+                    open_seconds = time.monotonic() - started
+                    rss_with = [sync.rss_kib(pid) for pid in workers]
+                    owners = sync.connection_workers(port, workers)
+                    held = [owners.get(stream.local_port) for stream in idle]
+                    per_worker = [held.count(pid) for pid in workers]
+                if load.warmup_s:
+                    run_wrk(url, "mixed", load, load.warmup_s)
+                background.call(probe.start)
+                cpu_before = cpu_seconds(workers)
+                run = run_wrk(url, "mixed", load, load.duration_s)
+                run.cpu_us = (cpu_seconds(workers) - cpu_before) * 1e6 / max(run.requests, 1)
+                latency[with_idle] = sync.latency_of(background.run(probe.stop(), 60))
+                rps[with_idle] = run.rps
+                name = f"mixed + probe + {streams} idle streams" if with_idle else "mixed + probe"
+                server.series.setdefault(name, Series()).runs.append(run)
+                ended += sum(stream.ended for stream in idle)
+                background.run(sync.close_all(idle), 60)
+                print(
+                    f"  {server.name:<22} {name:<7} {run.rps:8.0f} rps  p95 {run.p95_ms:6.1f} ms  "
+                    f"errors {run.errors}  probe: {latency[with_idle].writes} writes, p50 / p95 "
+                    f"{sync.p50_p95(latency[with_idle].other)} ms on the other worker, "
+                    f"missed {latency[with_idle].missed}  {run.failure}",
+                    flush=True,
+                )
+            ended += probe.ended
+            background.run(probe.close(), 60)
+    finally:
+        background.close()
+    return sync.SyncRound(
+        rps_without=rps[False],
+        rps_with=rps[True],
+        latency=latency[False],
+        latency_idle=latency[True],
+        idle_streams=streams,
+        idle_per_worker=per_worker,
+        rss_before_kib=rss_before,
+        rss_with_kib=rss_with,
+        open_seconds=open_seconds,
+        ended=ended,
+    )
 
 
 def profile_service(server: Server, operation: str, load: Load, output: Path, command: str) -> None:
@@ -637,6 +721,7 @@ def report(
     runs: int,
     facts: dict[str, str],
     command: str,
+    sync_interval: float = 0.1,
 ) -> tuple[str, list[str]]:
     """The Markdown report, and what in it misses the bar."""
     misses: list[str] = []
@@ -656,11 +741,21 @@ def report(
     ]
     for lineup in lineups:
         lines += _tables(lineup, misses)
+    lines += sync.section(
+        {lineup.connection.name: lineup.sync_rounds for lineup in lineups},
+        interval=sync_interval,
+        users=sync.IDLE_USERS,
+        misses=misses,
+    )
 
     lines += ["", "## All kinds", ""]
     lines += ["Peak RSS per worker (VmHWM, the largest over workers and runs):", ""]
     servers = [server for lineup in lineups for server in lineup.servers]
     servers += [sqlite] if sqlite else []
+    # The live-sync servings (their peak holds the idle streams: not held to the RSS bar).
+    servers += [
+        lineup.live_sync for lineup in lineups if lineup.live_sync and lineup.live_sync.peak_rss_kib
+    ]
     services = [lineup.service for lineup in lineups] + ([sqlite] if sqlite else [])
     for server in servers:
         peak_mib = max(server.peak_rss_kib) / 1024
@@ -724,6 +819,11 @@ def raw_figures(lineups: Sequence[Lineup], sqlite: Server | None) -> dict[str, o
         }
         for lineup in lineups
     }
+    for lineup in lineups:
+        if lineup.sync_rounds:
+            figures = raw[lineup.connection.name]
+            assert isinstance(figures, dict)
+            figures["live sync"] = [asdict(each) for each in lineup.sync_rounds]
     if sqlite is not None:
         raw["sqlite"] = {
             sqlite.label: {
@@ -810,6 +910,15 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sqlite-workers", type=int, default=2, help="0 skips SQLite")
     parser.add_argument("--operations", default=",".join(OPERATIONS))
     parser.add_argument(
+        "--sync-streams",
+        type=int,
+        default=1000,
+        help="idle streams in the service's live-sync runs (with mixed); 0 skips those runs",
+    )
+    parser.add_argument(
+        "--sync-interval", type=float, default=0.1, help="seconds between the probe's writes"
+    )
+    parser.add_argument(
         "--via",
         default=",".join(VIAS),
         metavar="KIND,...",
@@ -889,6 +998,13 @@ def lineup(args: argparse.Namespace, connection: Connection) -> Lineup:
     def server(label: str, target: str, repo: Path = REPO) -> Server:
         return Server(label, target, url, args.workers, repo=repo, via=kind, env=env)
 
+    live_sync = None
+    if args.sync_streams and "mixed" in args.operations.split(","):
+        # As on Neon: the notice listener on the direct URL, requests through the pooler.
+        direct = {"DATABASE_URL_DIRECT": connection.admin_database(args.database)}
+        live_sync = Server(
+            "service, live sync", "serve", url, args.workers, via=kind, env={**env, **direct}
+        )
     return Lineup(
         connection,
         service=server("service", "serve"),
@@ -898,13 +1014,24 @@ def lineup(args: argparse.Namespace, connection: Connection) -> Lineup:
             server(label, "serve", Path(directory).resolve())
             for label, _, directory in (spec.partition("=") for spec in args.compare)
         ],
+        live_sync=live_sync,
     )
+
+
+def _raise_file_limit(needed: int) -> None:
+    """Room for the idle streams' sockets, here and in the servers started from here."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
     operations = tuple(args.operations.split(","))
     WORK.mkdir(exist_ok=True)
+    # The idle streams, wrk's connections and the pools, with room to spare.
+    _raise_file_limit(2 * args.sync_streams + 4096)
     if "pgbouncer" in args.via.split(","):
         ensure_pgbouncer(args.tls_postgres, args.pgbouncer)
     connections = connection_kinds(args)
@@ -935,6 +1062,18 @@ def main(argv: list[str] | None = None) -> int:
                 label = server.label.replace(" ", "-")
                 log = WORK / f"{each.connection.name}-{label}-{number}.log"
                 measure(server, operations, load, log)
+            if each.live_sync is not None:
+                log = WORK / f"{each.connection.name}-live-sync-{number}.log"
+                each.sync_rounds.append(
+                    measure_sync(
+                        each.live_sync,
+                        load,
+                        log,
+                        number,
+                        streams=args.sync_streams,
+                        interval=args.sync_interval,
+                    )
+                )
         if sqlite is not None:
             measure(sqlite, ("mixed",), load, WORK / f"sqlite-{number}.log")
 
@@ -946,6 +1085,7 @@ def main(argv: list[str] | None = None) -> int:
         runs=args.runs,
         facts=facts,
         command=args.command,
+        sync_interval=args.sync_interval,
     )
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text)
@@ -954,6 +1094,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{text}\nwritten to {args.output}", flush=True)
     servers = [server for each in lineups for server in each.servers]
     servers += [sqlite] if sqlite else []
+    servers += [each.live_sync for each in lineups if each.live_sync is not None]
     failed = sum(series.errors for server in servers for series in server.series.values())
     return 1 if failed else 0
 

@@ -16,6 +16,7 @@ from sqlalchemy import create_engine, insert
 
 from todo.db.urls import parse_database_url
 from todo.tasks.models import Task
+from todo.tasks.search import search_key
 from todo.users.models import User
 from todo.users.service import placeholder_email
 
@@ -73,8 +74,15 @@ def generate(
     for _ in range(users):
         user_id = _uuid4(rng)
         joined_at = now - SPREAD - timedelta(days=rng.randint(1, 30))
+        # Their tasks are one change, number 1, as migration 0004 makes of existing ones:
+        # a sync cursor then never stands past the user's last change.
         data.users.append(
-            {"id": user_id, "email": placeholder_email(user_id), "created_at": joined_at}
+            {
+                "id": user_id,
+                "email": placeholder_email(user_id),
+                "created_at": joined_at,
+                "last_change": 1 if tasks_per_user else 0,
+            }
         )
         ids = data.task_ids.setdefault(user_id, [])
         for number in range(tasks_per_user):
@@ -88,15 +96,19 @@ def generate(
             )
             task_id = _uuid4(rng)
             ids.append(task_id)
+            title, description = _title(rng, number), _description(rng)
             data.tasks.append(
                 {
                     "id": task_id,
                     "user_id": user_id,
-                    "title": _title(rng, number),
-                    "description": _description(rng),
+                    "title": title,
+                    "description": description,
                     "status": "completed" if completed else "pending",
                     "created_at": created_at,
                     "updated_at": updated_at,
+                    # As the service stores them for search (todo.tasks.search).
+                    "title_key": search_key(title),
+                    "description_key": None if description is None else search_key(description),
                 }
             )
     return data

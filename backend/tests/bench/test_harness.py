@@ -1,5 +1,6 @@
 """The benchmark's moving parts, on tiny data, so `make bench` cannot rot unnoticed."""
 
+import asyncio
 import os
 import re
 from collections.abc import AsyncIterator
@@ -11,11 +12,14 @@ from uuid import UUID, uuid4
 import asyncpg
 import httpx
 import pytest
+import uvicorn
 from bench.run import OPERATIONS, Connection, Lineup, Load, Run, Series, Server, report
+from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
-from bench import overhead, plain_fastapi, profile, reference, seed
+from bench import overhead, plain_fastapi, profile, reference, seed, sync
 from tests.environment import needs_postgresql, only_on
+from tests.helpers import free_port
 from tests.postgres import with_database
 from todo.config import Settings
 from todo.db import Database
@@ -68,6 +72,8 @@ def test_seeded_tasks_are_spread_and_mixed() -> None:
     assert len({row["created_at"] for row in data.tasks}) == 600
     assert all(row["updated_at"] >= row["created_at"] for row in data.tasks)  # type: ignore[operator]
     assert seed.generate(3, 200).task_ids == data.task_ids
+    # As migration 0004 leaves existing tasks: one change, number 1, of their user.
+    assert {row["last_change"] for row in data.users} == {1}
 
 
 def test_the_lua_data_holds_every_seeded_id(tmp_path: Path) -> None:
@@ -263,3 +269,157 @@ async def test_the_overhead_probe_measures_each_layer(
 
     assert len(results) == 8
     assert all(microseconds > 0 for microseconds in results.values())
+
+
+# --- live sync (bench/sync.py) ----------------------------------------------------
+
+
+def test_the_event_parser_reads_events_split_anywhere_and_drops_comments() -> None:
+    parser = sync.EventParser()
+    wire = (
+        b'event: changes\nid: abc\ndata: {"changes":[]}\n\n: heartbeat\n\n'
+        b'event: ready\ndata: {"cursor":"abc"}\n\n'
+    )
+
+    events = [event for byte in range(len(wire)) for event in parser.feed(wire[byte : byte + 1])]
+
+    assert events == [
+        sync.Event("changes", "abc", '{"changes":[]}'),
+        sync.Event("ready", None, '{"cursor":"abc"}'),
+    ]
+    assert parser.comments == 1
+
+
+def test_the_server_end_of_each_connection_is_found_by_its_client_port() -> None:
+    table = (
+        "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  "
+        "timeout inode\n"
+        # The listening socket, an accepted connection from port 0x9C40, and the client's end.
+        "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  0 0 111\n"
+        "   1: 0100007F:1F90 0100007F:9C40 01 00000000:00000000 00:00000000 00000000  0 0 222\n"
+        "   2: 0100007F:9C40 0100007F:1F90 01 00000000:00000000 00:00000000 00000000  0 0 333\n"
+    )
+
+    assert sync.accepted_sockets(table, 0x1F90) == {"222": 0x9C40}
+
+
+def test_each_write_is_timed_at_each_stream_by_worker_and_first_and_last() -> None:
+    result = sync.ProbeResult(
+        answered={1: 10.0, 2: 20.0},
+        writes_worker=7,
+        streams=[
+            (7, {1: 10.001, 2: 20.004}),
+            (8, {1: 10.003, 2: 19.999}),
+            (None, {1: 10.002}),
+        ],
+    )
+
+    latency = sync.latency_of(result)
+
+    assert (latency.writes, latency.missed) == (2, 1)
+    assert (latency.streams_same, latency.streams_other, latency.streams_unknown) == (1, 1, 1)
+    assert [round(ms, 3) for ms in latency.same] == [1.0, 4.0]
+    assert [round(ms, 3) for ms in latency.other] == [3.0, -1.0]
+    assert [round(ms, 3) for ms in latency.first] == [1.0, -1.0]
+    assert [round(ms, 3) for ms in latency.last] == [3.0, 4.0]
+    assert sync.percentile([5.0, 1.0, 3.0, 2.0], 0.5) == 2.0
+    assert sync.percentile([float(n) for n in range(1, 21)], 0.95) == 19.0
+
+
+def _sync_round(rps_with: float, *, missed: int = 0) -> sync.SyncRound:
+    def latency(missed: int = 0) -> sync.Latency:
+        return sync.Latency(
+            writes=2,
+            missed=missed,
+            same=[1.0, 3.0],
+            other=[2.0, 4.0],
+            first=[1.0, 2.0],
+            last=[3.0, 4.0],
+            streams_same=2,
+            streams_other=2,
+        )
+
+    return sync.SyncRound(
+        rps_without=1000,
+        rps_with=rps_with,
+        latency=latency(),
+        latency_idle=latency(missed),
+        idle_streams=1000,
+        idle_per_worker=[400, 600],
+        rss_before_kib=[90 * 1024, 92 * 1024],
+        rss_with_kib=[100 * 1024, 112 * 1024],
+        open_seconds=1.5,
+    )
+
+
+def test_the_report_shows_live_sync_and_names_what_misses_its_bar() -> None:
+    facts = dict.fromkeys(("cpus", "cpu", "memory", "python", "commit", "postgres"), "x")
+    facts |= {"date": "today", "data": "tiny", "load_before": "0", "load_after": "0"}
+    direct, pgbouncer = _lineup("direct", 1000), _lineup("pgbouncer", 1000)
+    direct.sync_rounds = [_sync_round(950), _sync_round(980)]
+    pgbouncer.sync_rounds = [_sync_round(800, missed=1)]
+    pgbouncer.live_sync = Server(
+        "service, live sync", "serve", "", 2, peak_rss_kib=[130 * 1024], via="pgbouncer"
+    )
+
+    text, misses = report(
+        lineups=[direct, pgbouncer],
+        sqlite=None,
+        load=Load(100, 2, 10, 2, Path("data.lua")),
+        runs=2,
+        facts=facts,
+        command="make bench",
+        sync_interval=0.1,
+    )
+
+    live = text[text.index("## Live sync") : text.index("## All kinds")]
+    assert "every 100 ms" in live
+    # Latencies pooled over the rounds (p50 / p95), then the idle streams' cost.
+    assert (
+        "| direct | mixed | 4 | 2 / 2 | 1.0 / 3.0 | 2.0 / 4.0 | 1.0 / 2.0 | 3.0 / 4.0 | 0 |"
+    ) in live
+    assert "| pgbouncer | mixed + 1000 idle | 2 | 2 / 2 |" in live
+    assert "| direct | 1000 | 965 | 0.96 | 400 / 600 | 90 → 100, 92 → 112 | 30.7 | 1.5 |" in live
+    assert "| pgbouncer | 1000 | 800 | 0.80 |" in live
+    # Its serving's peak RSS is listed, but not held to the service's bar.
+    assert "- service, live sync (pgbouncer), 2 worker(s): 130 MiB" in text
+    assert [miss for miss in misses if "sync" in miss or "idle" in miss] == [
+        "pgbouncer, live sync (mixed + 1000 idle): 0 probe write(s) failed, 1 event(s) never came",
+        "pgbouncer, 1000 idle streams: mixed rps 0.80x the run without < 0.9",
+    ]
+
+
+@pytest.fixture
+async def served(app: FastAPI) -> AsyncIterator[int]:
+    """The app on a loopback port, in this process (so its sockets are this pid's)."""
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110  (uvicorn sets a flag, no event)
+        await asyncio.sleep(0.01)
+    yield port
+    server.should_exit = True
+    await serving
+
+
+async def test_the_probe_sees_every_write_at_every_stream(served: int) -> None:
+    probe = sync.Probe(served, [os.getpid()], interval=0.02)
+    await probe.open(per_worker=2, most=3)
+    try:
+        probe.start()
+        await asyncio.sleep(0.3)
+        latency = sync.latency_of(await probe.stop())
+        idle = await sync.open_idle(served, 6, users=3)
+        placed = sync.connection_workers(served, [os.getpid()])
+        await sync.close_all(idle)
+    finally:
+        await probe.close()
+
+    assert latency.writes >= 3
+    assert (latency.failed, latency.missed) == (0, 0)
+    assert (latency.streams_same, latency.streams_other) == (2, 0)
+    assert len(latency.same) == 2 * latency.writes
+    assert len(latency.first) == len(latency.last) == latency.writes
+    assert all(-100 < ms < 5000 for ms in latency.same)
+    assert all(placed.get(stream.local_port) == os.getpid() for stream in idle)

@@ -50,7 +50,7 @@ def encode_sync_cursor(cursor: SyncCursor) -> str:
 
 
 def decode_sync_cursor(token: str) -> SyncCursor:
-    if len(token) != CURSOR_LENGTH:
+    if len(token) != CURSOR_LENGTH or not token.replace("-", "a").replace("_", "a").isalnum():
         raise InvalidSyncCursorError()
     try:
         raw = base64.urlsafe_b64decode(token.encode("ascii"))

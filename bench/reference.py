@@ -35,7 +35,8 @@ from todo.db.urls import parse_database_url
 POOL_MIN_SIZE = 10
 POOL_MAX_SIZE = 10
 
-_COLUMNS = "id, user_id, title, description, status, created_at, updated_at"
+_COLUMNS = "id, user_id, title, description, status, created_at, updated_at, position"
+_WRITTEN = "id, user_id, title, description, status, created_at, updated_at"
 # The service's write path (todo.users.changes): each write takes its user's
 # next change number and sends the change notice, in the same statement.
 _NEXT_CHANGE = """
@@ -54,8 +55,12 @@ LIST_SQL = f"""
 GET_SQL = f"SELECT {_COLUMNS} FROM tasks WHERE user_id = $1 AND id = $2 AND deleted_at IS NULL"
 CREATE_SQL = f"""
     {_NEXT_CHANGE.replace("$2", "$2::uuid")}
-    INSERT INTO tasks ({_COLUMNS}, change)
-    VALUES ($1, $2, $3, $4, $5, $6, $6, (SELECT change FROM notice)) RETURNING {_COLUMNS}
+    INSERT INTO tasks ({_WRITTEN}, title_key, description_key, change, position)
+    VALUES (
+        $1, $2, $3::text, $4::text, $5, $6, $6, lower($3::text), lower($4::text), (SELECT change FROM notice),
+        '0' || (1000000000000000 - (SELECT change FROM notice))::text || '1'
+    )
+    RETURNING {_COLUMNS}
 """
 TOGGLE_SQL = f"""
     {_NEXT_CHANGE.replace("$2", "$1::uuid")}
@@ -83,6 +88,7 @@ def task_json(row: Mapping[str, Any]) -> dict[str, Any]:
         "status": row["status"],
         "created_at": _timestamp(row["created_at"]),
         "updated_at": _timestamp(row["updated_at"]),
+        "position": row["position"],
     }
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import create_engine, insert
 
 from todo.db.urls import parse_database_url
 from todo.tasks.models import Task
+from todo.tasks.positions import spread
 from todo.tasks.search import search_key
 from todo.users.models import User
 from todo.users.service import placeholder_email
@@ -111,6 +112,12 @@ def generate(
                     "description_key": None if description is None else search_key(description),
                 }
             )
+        # The user's own order is today's (newest first), as migration 0007 makes it.
+        user_tasks = data.tasks[len(data.tasks) - tasks_per_user :]
+        for index, task in enumerate(
+            sorted(user_tasks, key=lambda task: (task["created_at"], task["id"]), reverse=True)
+        ):
+            task["position"] = spread(1, index, tasks_per_user)
     return data
 
 

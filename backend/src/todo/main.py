@@ -39,6 +39,7 @@ from todo.ratelimit.docs import RATE_LIMIT_HEADER_DOCS
 from todo.ratelimit.limiters import Limiter, create_limiter
 from todo.ratelimit.middleware import RateLimitHeadersMiddleware, enforce_rate_limit
 from todo.sync import router as sync_router
+from todo.sync.router import LAST_EVENT_ID_HEADER
 from todo.sync.service import purge_tombstones
 from todo.sync.stream import Streams
 from todo.tasks import router as tasks_router
@@ -194,6 +195,8 @@ def _add_middleware(
             "If-Match",
             "If-None-Match",
             IDEMPOTENCY_KEY_HEADER,
+            # Sent by EventSource when it reconnects to the change stream.
+            LAST_EVENT_ID_HEADER,
         ],
         expose_headers=[
             "Location",

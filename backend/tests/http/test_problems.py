@@ -24,9 +24,9 @@ async def test_trailing_slash_is_a_404_problem_not_a_redirect(
 async def test_wrong_method_is_a_405_problem_with_every_allowed_method(
     client: httpx.AsyncClient, headers: dict[str, str]
 ) -> None:
-    response = await client.delete("/api/tasks", headers=headers)
+    response = await client.put("/api/tasks", headers=headers)
     assert_problem(response, 405)
-    assert response.headers["allow"] == "GET, POST"
+    assert response.headers["allow"] == "GET, POST, PATCH, DELETE"
 
 
 async def test_405_on_a_task_names_its_methods(

@@ -60,7 +60,7 @@ async def _problem(client: httpx.AsyncClient, status: int, headers: dict[str, st
         case 404:
             return await client.get(f"/api/tasks/{uuid4()}", headers={**headers, **user})
         case 405:
-            return await client.delete("/api/tasks", headers={**headers, **user})
+            return await client.put("/api/tasks", headers={**headers, **user})
         case 413:
             body = b"x" * (1024 * 1024 + 1)
             return await client.post("/api/tasks", content=body, headers={**headers, **user})

@@ -72,7 +72,8 @@ def route_template(scope: Scope) -> str:
     route = scope.get("route")
     if route is None:
         route = _find_route(scope)
-    path = getattr(route, "path", None)
+    # The template without its convertors (`{task_id}`, not `{task_id:task_id}`).
+    path = getattr(route, "path_format", None)
     return path if isinstance(path, str) else UNMATCHED_ROUTE
 
 

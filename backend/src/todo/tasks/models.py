@@ -23,6 +23,7 @@ __all__ = ["DESCRIPTION_MAX_LENGTH", "TITLE_MAX_LENGTH", "Task", "TaskRow", "Tas
 
 TITLE_MAX_LENGTH = 200
 DESCRIPTION_MAX_LENGTH = 2000
+POSITION_MAX_LENGTH = 64
 
 
 class TaskStatus(StrEnum):
@@ -45,6 +46,16 @@ class Task(SQLModel, table=True):
         Index("ix_tasks_user_id_status_created_at_id", "user_id", "status", "created_at", "id"),
         # Serves the change feed (todo.sync), in change order.
         Index("ix_tasks_user_id_change", "user_id", "change"),
+        # The user's own order (todo.tasks.positions): no two live tasks share a place.
+        Index(
+            "ix_tasks_live_user_id_position",
+            "user_id",
+            "position",
+            unique=True,
+            postgresql_where=text("deleted_at IS NULL"),
+            sqlite_where=text("deleted_at IS NULL"),
+        ),
+        Index("ix_tasks_user_id_updated_at_id", "user_id", "updated_at", "id"),
         # Serves the summary's counts (todo.tasks.service.summary).
         Index(
             "ix_tasks_live_user_id_status",
@@ -91,6 +102,16 @@ class Task(SQLModel, table=True):
     version: int = Field(default=1, sa_column=Column(Integer, nullable=False, server_default="1"))
     # The user's change (users.last_change) that last wrote the row: the feed's order.
     change: int = Field(default=1, sa_column=Column(BigInteger, nullable=False, server_default="1"))
+    # Compared code point by code point, as clients compare strings: on PostgreSQL
+    # in the "C" collation, on SQLite in its own (binary) one.
+    position: str = Field(
+        sa_column=Column(
+            String(POSITION_MAX_LENGTH).with_variant(
+                String(POSITION_MAX_LENGTH, collation="C"), "postgresql"
+            ),
+            nullable=False,
+        )
+    )
     # The title and description as searches compare them (todo.tasks.search).
     title_key: str = Field(default="", sa_column=Column(String(), nullable=False))
     description_key: str | None = Field(default=None, sa_column=Column(String(), nullable=True))
@@ -114,4 +135,5 @@ class TaskRow(NamedTuple):
     status: str
     created_at: datetime
     updated_at: datetime
+    position: str
     version: int

@@ -1,6 +1,7 @@
 """The task routes: parse the request, run one service operation, answer its outcome."""
 
 import hashlib
+from datetime import datetime
 from functools import partial
 from http import HTTPStatus
 from typing import Annotated
@@ -23,7 +24,7 @@ from todo.http.problems import problem_docs
 from todo.idempotency.http import IDEMPOTENCY_KEY_PARAMETER, REPLAYED_HEADER_DOC, respond_once
 from todo.ratelimit.docs import RATE_LIMITED_DOCS
 from todo.tasks import service
-from todo.tasks.cursor import CURSOR_PATTERN, Cursor, decode_cursor, encode_cursor
+from todo.tasks.cursor import CURSOR_PATTERN, Cursor, Sort, decode_cursor, encode_cursor
 from todo.tasks.docs import (
     CONDITIONAL_WRITE_DOCS,
     IDEMPOTENT_WRITE_DOCS,
@@ -38,6 +39,7 @@ from todo.tasks.schemas import (
     BulkStatus,
     BulkUpdated,
     TaskCreate,
+    TaskMove,
     TaskRead,
     TaskSummary,
     TaskUpdate,
@@ -91,7 +93,7 @@ def _created(task: TaskRow) -> Response:
 @router.get(
     "",
     response_model=list[TaskRead],
-    summary="List the caller's tasks, newest first",
+    summary="List the caller's tasks, newest first (or in another order)",
     response_description="A page of tasks.",
     responses={
         200: {
@@ -134,8 +136,17 @@ async def list_tasks(
             ),
         ),
     ] = None,
+    sort: Annotated[
+        Sort,
+        Query(
+            description=(
+                "The order: newest first (the default), oldest first, most recently "
+                "updated first, or the user's own (`position`). Each has its own cursors."
+            )
+        ),
+    ] = Sort.NEWEST,
 ) -> Response:
-    after = decode_cursor(cursor) if cursor is not None else None
+    after = decode_cursor(cursor, sort) if cursor is not None else None
     # One extra row tells whether another page exists, without a COUNT.
     tasks = await service.list_tasks(
         owner.database,
@@ -144,13 +155,14 @@ async def list_tasks(
         limit=limit + 1,
         after=after,
         search=q,
+        sort=sort,
     )
     headers = {}
     if len(tasks) > limit:
         tasks = tasks[:limit]
         last = tasks[-1]
         next_url = request.url.include_query_params(
-            cursor=encode_cursor(Cursor(last.created_at, last.id))
+            cursor=encode_cursor(Cursor(_sort_key(last, sort), last.id), sort)
         )
         headers["Link"] = f'<{next_url}>; rel="next"'
     return Response(tasks_json(tasks), media_type="application/json", headers=headers)
@@ -172,6 +184,16 @@ async def list_tasks(
 async def create_task(body: TaskCreate, request: Request, owner: CurrentOwner) -> Response:
     write = partial(service.create_task, user_id=owner.user_id, data=body)
     return await respond_once(request, owner, write, _created, payload=body)
+
+
+def _sort_key(task: TaskRow, sort: Sort) -> datetime | str:
+    match sort:
+        case Sort.NEWEST | Sort.OLDEST:
+            return task.created_at
+        case Sort.RECENTLY_UPDATED:
+            return task.updated_at
+        case Sort.POSITION:
+            return task.position
 
 
 @router.patch(
@@ -310,6 +332,35 @@ async def toggle_task(task_id: UUID, request: Request, owner: CurrentOwner) -> R
         expected_versions=expected_versions(request),
     )
     return await respond_once(request, owner, write, _task_response)
+
+
+@router.post(
+    f"/{TASK_ID}/move",
+    response_model=TaskRead,
+    summary="Move a task in the user's own order",
+    openapi_extra={"parameters": [IF_MATCH_PARAMETER]},
+    description=(
+        'Right after another task (`{"after": "<id>"}`), or first (`{"after": null}`). '
+        "A new version and ETag; with `If-Match`, only if the task is still at that ETag. "
+        "List with `sort=position` to see the order."
+    ),
+    responses={
+        **with_headers(200, ETAG_HEADER_DOC),
+        **CONDITIONAL_WRITE_DOCS,
+        **problem_docs(413, 415),
+    },
+)
+async def move_task(
+    task_id: UUID, body: TaskMove, request: Request, owner: CurrentOwner
+) -> Response:
+    task = await service.move_task(
+        owner.database,
+        owner.user_id,
+        task_id,
+        body.after,
+        expected_versions=expected_versions(request),
+    )
+    return _task_response(task)
 
 
 @router.delete(

@@ -129,6 +129,20 @@ class TaskRead(BaseModel):
     status: TaskStatus
     created_at: datetime
     updated_at: datetime
+    position: str = Field(
+        description="The task's place in the user's own order: sort by it as plain strings "
+        "(code point by code point). Opaque; changed by a move.",
+    )
+
+
+class TaskMove(BaseModel):
+    """`POST /api/tasks/{task_id}/move`: where the task goes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    after: UUID | None = Field(
+        description="The task it goes right after; null puts it first.",
+    )
 
 
 class BulkStatus(BaseModel):

@@ -34,12 +34,14 @@ from sqlalchemy.sql.elements import BindParameter
 
 from todo.db import Row, Runner
 from todo.db.types import IntegerSet, UTCDateTime, advance_timestamp, one_of, utcnow
-from todo.tasks.cursor import Cursor
+from todo.errors import InvalidFieldError
+from todo.tasks.cursor import Cursor, Sort
 from todo.tasks.errors import StaleTaskVersionError, TaskNotFoundError
 from todo.tasks.models import Task, TaskRow, TaskStatus
+from todo.tasks.positions import MAX_LENGTH, between, first_position, first_position_sql, spread
 from todo.tasks.schemas import TaskCreate, TaskUpdate
 from todo.tasks.search import ESCAPE, contains_pattern, search_key
-from todo.users.changes import stamped, write_change
+from todo.users.changes import stamped, take_change, write_change
 
 _TASKS = Task.__table__  # type: ignore[attr-defined]
 _ROW = tuple(_TASKS.c[name] for name in TaskRow._fields)
@@ -79,7 +81,10 @@ _INSERT = (
 
 @cache
 def _insert(*, in_with: bool) -> Insert:
-    stamped_insert: Insert = stamped(_INSERT, in_with=in_with)
+    """A new task goes first: its position comes from its change number (todo.tasks.positions)."""
+    stamped_insert: Insert = stamped(
+        _INSERT, in_with=in_with, also=lambda change: {"position": first_position_sql(change)}
+    )
     return stamped_insert
 
 
@@ -91,8 +96,17 @@ _TOGGLED = case(
 )
 
 
+# Each order: its key column, and whether it runs from the largest key down.
+_ORDERS = {
+    Sort.NEWEST: (_TASKS.c.created_at, True),
+    Sort.OLDEST: (_TASKS.c.created_at, False),
+    Sort.RECENTLY_UPDATED: (_TASKS.c.updated_at, True),
+    Sort.POSITION: (_TASKS.c.position, False),
+}
+
+
 @cache
-def _list(*, by_status: bool, after: bool, search: bool) -> Select[Any]:
+def _list(*, by_status: bool, after: bool, search: bool, sort: Sort = Sort.NEWEST) -> Select[Any]:
     statement = select(*_ROW).where(_owned(task=False))
     if by_status:
         statement = statement.where(_TASKS.c.status == bindparam("status"))
@@ -104,18 +118,19 @@ def _list(*, by_status: bool, after: bool, search: bool) -> Select[Any]:
                 _TASKS.c.description_key.like(pattern, escape=ESCAPE),
             )
         )
+    key, descending = _ORDERS[sort]
     if after:
         # A row comparison, which both databases answer from the index.
-        statement = statement.where(
-            tuple_(_TASKS.c.created_at, _TASKS.c.id)
-            < tuple_(
-                bindparam("after_created_at", type_=UTCDateTime()),
-                bindparam("after_id", type_=_TASKS.c.id.type),
-            )
+        here = tuple_(key, _TASKS.c.id)
+        cursor = tuple_(
+            bindparam("after_key", type_=key.type), bindparam("after_id", type_=_TASKS.c.id.type)
         )
-    return statement.order_by(_TASKS.c.created_at.desc(), _TASKS.c.id.desc()).limit(
-        bindparam("limit")
-    )
+        statement = statement.where(here < cursor if descending else here > cursor)
+    if descending:
+        statement = statement.order_by(key.desc(), _TASKS.c.id.desc())
+    else:
+        statement = statement.order_by(key, _TASKS.c.id)
+    return statement.limit(bindparam("limit"))
 
 
 def _changing(*, conditional: bool, **values: Any) -> Update:
@@ -220,8 +235,9 @@ async def list_tasks(
     limit: int,
     after: Cursor | None,
     search: str | None = None,
+    sort: Sort = Sort.NEWEST,
 ) -> list[TaskRow]:
-    """Up to `limit` tasks, newest first, strictly after the cursor; with `search`, only
+    """Up to `limit` tasks in `sort` order, strictly after the cursor; with `search`, only
     those whose title or description contains it (todo.tasks.search)."""
     params: dict[str, Any] = {"owner_id": user_id, "limit": limit}
     if status is not None:
@@ -229,9 +245,12 @@ async def list_tasks(
     if search is not None:
         params["search_pattern"] = contains_pattern(search)
     if after is not None:
-        params.update(after_created_at=after.created_at, after_id=after.id)
+        params.update(after_key=after.key, after_id=after.id)
     statement = _list(
-        by_status=status is not None, after=after is not None, search=search is not None
+        by_status=status is not None,
+        after=after is not None,
+        search=search is not None,
+        sort=sort,
     )
     rows = await db.fetch(statement, params)
     return [_task(row) for row in rows]
@@ -324,6 +343,103 @@ async def _write(  # noqa: PLR0917  (the parts of one write)
     if not rows:
         await _refuse(db, user_id, task_id)
     return _task(rows[0])
+
+
+_POSITION_OF = select(_TASKS.c.position).where(_owned())
+# The first live position above `after_position`, the moved task aside.
+_NEXT_POSITION = select(func.min(_TASKS.c.position)).where(
+    _owned(task=False),
+    _TASKS.c.position > bindparam("after_position", type_=_TASKS.c.position.type),
+    _TASKS.c.id != bindparam("task_id"),
+)
+_IN_ORDER = (
+    select(_TASKS.c.id)
+    .where(_owned(task=False), _TASKS.c.id != bindparam("task_id"))
+    .order_by(_TASKS.c.position, _TASKS.c.id)
+)
+_PLACE = (
+    update(_TASKS)
+    .where(_owned())
+    .values(
+        position=bindparam("new_position"),
+        version=_TASKS.c.version + 1,
+        change=bindparam("change"),
+    )
+)
+
+
+@cache
+def _move(*, conditional: bool) -> Update:
+    return _changing(
+        conditional=conditional, position=bindparam("new_position"), change=bindparam("change")
+    )
+
+
+async def move_task(
+    db: Runner,
+    user_id: UUID,
+    task_id: UUID,
+    after: UUID | None,
+    *,
+    expected_versions: Collection[int] | None = None,
+) -> TaskRow:
+    """Place the task right after `after` (first if None): one change, in one transaction.
+
+    The change number is taken first, so no other write of the user comes
+    between reading the new neighbours and writing. A position grown past
+    positions.MAX_LENGTH gives the user's tasks fresh, short ones, in the same
+    change.
+    """
+    if after == task_id:
+        raise InvalidFieldError(
+            ("body", "after"), "a task cannot go after itself", "move_after_self"
+        )
+    async with db.atomic() as transaction:
+        change = await take_change(transaction, user_id)
+        if change is None:
+            raise TaskNotFoundError(task_id)
+        owner = {"owner_id": user_id, "task_id": task_id}
+        position = first_position(change)
+        if after is not None:
+            rows = await transaction.fetch(_POSITION_OF, {"owner_id": user_id, "task_id": after})
+            if not rows:
+                raise TaskNotFoundError(after)
+            after_position = rows[0][0]
+            [(next_position,)] = await transaction.fetch(
+                _NEXT_POSITION, {**owner, "after_position": after_position}
+            )
+            position = between(after_position, next_position)
+            if len(position) > MAX_LENGTH:
+                position = await _rebalance(transaction, user_id, task_id, after, change)
+        params = _target(user_id, task_id, expected_versions)
+        params.update(new_position=position, change=change, now=utcnow())
+        rows = await transaction.fetch(_move(conditional=expected_versions is not None), params)
+        if not rows:
+            await _refuse(transaction, user_id, task_id)
+        return _task(rows[0])
+
+
+async def _rebalance(
+    transaction: Runner, user_id: UUID, task_id: UUID, after: UUID, change: int
+) -> str:
+    """Spread the user's tasks over short positions, keeping their order with `task_id`
+    right after `after`; the moved task's new position (its caller writes it)."""
+    order = [
+        other
+        for (other,) in await transaction.fetch(
+            _IN_ORDER, {"owner_id": user_id, "task_id": task_id}
+        )
+    ]
+    order.insert(order.index(after) + 1, task_id)
+    moved = ""
+    for index, other in enumerate(order):
+        position = spread(change, index, len(order))
+        if other == task_id:
+            moved = position
+            continue
+        params = {"owner_id": user_id, "task_id": other, "new_position": position}
+        await transaction.fetch(_PLACE, {**params, "change": change})
+    return moved
 
 
 async def set_status(

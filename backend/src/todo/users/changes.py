@@ -16,8 +16,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import String, bindparam, cast, func, literal, select, update
+from sqlalchemy import BigInteger, String, bindparam, cast, func, literal, select, update
 from sqlalchemy.sql.dml import ValuesBase
+from sqlalchemy.sql.elements import ColumnElement
 
 from todo.db import Row, Runner
 from todo.db.notices import CHANNEL
@@ -33,17 +34,51 @@ NEXT_CHANGE = (
 )
 
 
-def stamped(statement: ValuesBase, *, in_with: bool) -> Any:
-    """`statement` setting `change`: from the WITH (`in_with`) or from `:change`."""
-    if not in_with:
-        return statement.values(change=bindparam("change"))
-    taken = NEXT_CHANGE.cte("next_change")
+def _notified(taken: Any) -> Any:
+    """The notice of the change `taken` (a WITH or subquery holding last_change and id)."""
     payload = func.concat(cast(taken.c.id, String), literal(" "), cast(taken.c.last_change, String))
-    notice = select(
-        taken.c.last_change.label("change"), func.pg_notify(literal(CHANNEL), payload)
-    ).cte("notice")
+    return func.pg_notify(literal(CHANNEL), payload)
+
+
+def stamped(
+    statement: ValuesBase,
+    *,
+    in_with: bool,
+    also: Callable[[ColumnElement[int]], dict[str, Any]] | None = None,
+) -> Any:
+    """`statement` setting `change`: from the WITH (`in_with`) or from `:change`.
+
+    `also`: further values made from the change number (a new task's position).
+    """
+    if not in_with:
+        number: ColumnElement[int] = bindparam("change", type_=BigInteger())
+        return statement.values(change=number, **(also(number) if also else {}))
+    taken = NEXT_CHANGE.cte("next_change")
+    notice = select(taken.c.last_change.label("change"), _notified(taken)).cte("notice")
     number = select(notice.c.change).scalar_subquery()
-    return statement.values(change=number).add_cte(taken).add_cte(notice)
+    extra = also(number) if also else {}
+    return statement.values(change=number, **extra).add_cte(taken).add_cte(notice)
+
+
+_TAKEN = NEXT_CHANGE.cte("next_change")
+_TAKE_AND_NOTIFY = select(_TAKEN.c.last_change, _notified(_TAKEN))
+
+
+async def take_change(transaction: Runner, user_id: UUID) -> int | None:
+    """The user's next change number, the users row locked until `transaction` ends.
+
+    For a write that must read before it writes (a move reads its new
+    neighbours): taken first, no other write of the user can come in between.
+    On PostgreSQL it also sends the change notice, delivered at commit. None:
+    there is no such user.
+    """
+    if transaction.writes_in_with:
+        rows = await transaction.fetch(_TAKE_AND_NOTIFY, {"owner_id": user_id})
+    else:
+        rows = await transaction.fetch(NEXT_CHANGE, {"owner_id": user_id})
+        if rows:
+            transaction.changed(user_id)
+    return int(rows[0][0]) if rows else None
 
 
 async def write_change(

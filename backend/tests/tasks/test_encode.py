@@ -19,6 +19,7 @@ def row(created_at: datetime, description: str | None) -> TaskRow:
         status="completed",
         created_at=created_at,
         updated_at=created_at,
+        position="0V",
         version=7,
     )
 

@@ -14,6 +14,7 @@ from todo.db import Database
 from todo.db.types import utcnow
 from todo.tasks.cursor import Cursor, encode_cursor
 from todo.tasks.models import Task
+from todo.tasks.positions import spread
 from todo.users.service import ensure_user
 
 
@@ -30,6 +31,7 @@ async def _seed(database: Database, user_id: str, count: int) -> list[Task]:
             status=rng.choice(["pending", "completed"]),
             created_at=start + timedelta(seconds=i // 3),
             updated_at=start + timedelta(seconds=i // 3),
+            position=spread(1, i, count),
         )
         for i in range(count)
     ]

@@ -7,7 +7,16 @@ import httpx
 
 from tests.helpers import assert_problem, create_task, parse_timestamp
 
-FIELDS = {"id", "user_id", "title", "description", "status", "created_at", "updated_at"}
+FIELDS = {
+    "id",
+    "user_id",
+    "title",
+    "description",
+    "status",
+    "created_at",
+    "updated_at",
+    "position",
+}
 
 
 async def test_create_returns_the_task_and_its_location(

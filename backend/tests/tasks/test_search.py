@@ -133,8 +133,9 @@ async def test_a_trigram_index_serves_the_search_on_postgresql(
         await connection.execute(
             text(
                 "INSERT INTO tasks (id, user_id, title, title_key, status, created_at, updated_at,"
-                " version, change) SELECT gen_random_uuid(), :user, 'task ' || n, 'task ' || n,"
-                " 'pending', now(), now(), 1, 1 FROM generate_series(1, 20000) AS n"
+                " version, change, position) SELECT gen_random_uuid(), :user, 'task ' || n,"
+                " 'task ' || n, 'pending', now(), now(), 1, 1, 'V' || n"
+                " FROM generate_series(1, 20000) AS n"
             ),
             {"user": user},
         )

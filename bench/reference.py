@@ -57,7 +57,8 @@ CREATE_SQL = f"""
     {_NEXT_CHANGE.replace("$2", "$2::uuid")}
     INSERT INTO tasks ({_WRITTEN}, title_key, description_key, change, position)
     VALUES (
-        $1, $2, $3::text, $4::text, $5, $6, $6, lower($3::text), lower($4::text), (SELECT change FROM notice),
+        $1, $2, $3::text, $4::text, $5, $6, $6, lower($3::text), lower($4::text),
+        (SELECT change FROM notice),
         '0' || (1000000000000000 - (SELECT change FROM notice))::text || '1'
     )
     RETURNING {_COLUMNS}

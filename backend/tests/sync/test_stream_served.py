@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import os
 import signal
 import sys
 import time
@@ -281,6 +282,9 @@ class Servers:
         if self._urls.backend == "postgresql":
             # As in production: the LISTEN goes to the direct endpoint.
             environment["DATABASE_URL_DIRECT"] = self._urls.direct
+            # And through PgBouncer (`make test-pgbouncer`), as the suite's own app connects.
+            if "DATABASE_POOL_MODE" in os.environ:
+                environment["DATABASE_POOL_MODE"] = os.environ["DATABASE_POOL_MODE"]
         with log_file.open("wb") as log:
             process = await asyncio.create_subprocess_exec(
                 *(sys.executable, "-m", "uvicorn", "todo.main:create_app", "--factory"),

@@ -67,6 +67,7 @@ class Database:
         # Who waits for a user's next change in this process (todo.db.notices).
         self.notices = Notices()
         self._listener: NoticeListener | None = None
+        self._listen_refused = False
         # SQLAlchemy's engine: SQLite's statements run on it; on PostgreSQL it
         # serves migrations and the tests' ORM sessions, and the service's
         # statements run on the runner's own pool.
@@ -95,11 +96,9 @@ class Database:
         if settings.database_url_direct:
             listen_target = parse_database_url(settings.database_url_direct)
         elif uses_transaction_pooling(target, settings):
-            # A LISTEN through PgBouncer in transaction mode hears nothing reliably.
-            logger.warning(
-                "DATABASE_URL is a transaction-pooling endpoint and DATABASE_URL_DIRECT is not "
-                "set: live sync hears of other workers' writes only at each heartbeat"
-            )
+            # A LISTEN through PgBouncer in transaction mode hears nothing reliably;
+            # said when the service starts (`start_listening`).
+            self._listen_refused = True
             return None
         else:
             listen_target = target
@@ -155,6 +154,11 @@ class Database:
 
         At startup; else the first subscription starts it.
         """
+        if self._listen_refused:
+            logger.warning(
+                "DATABASE_URL is a transaction-pooling endpoint and DATABASE_URL_DIRECT is not "
+                "set: live sync hears of other workers' writes only at each heartbeat"
+            )
         if self._listener is not None:
             self._listener.start()
 

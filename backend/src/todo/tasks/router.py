@@ -35,6 +35,7 @@ from todo.tasks.docs import (
 from todo.tasks.encode import task_json, tasks_json
 from todo.tasks.models import TaskRow, TaskStatus
 from todo.tasks.schemas import (
+    DESCRIPTION_PATTERN,
     BulkDeleted,
     BulkStatus,
     BulkUpdated,
@@ -129,6 +130,8 @@ async def list_tasks(
         Query(
             min_length=1,
             max_length=SEARCH_MAX_LENGTH,
+            # No NUL, which no stored text can hold (as in a description).
+            pattern=DESCRIPTION_PATTERN,
             description=(
                 "Only tasks whose title or description contains this, ignoring case "
                 "(Unicode case folding: `STRASSE` finds `Straße`); `%`, `_` and `\\` are "

@@ -1,10 +1,13 @@
 """Small helpers shared by the tests."""
 
+import asyncio
 import socket
+import time
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from todo.db import Database
@@ -58,3 +61,18 @@ def session(database: Database) -> AsyncSession:
     The service itself never uses one; its statements run through `Database`.
     """
     return AsyncSession(database.engine, expire_on_commit=False)
+
+
+async def until_a_backend_waits_on_a_lock(database: Database) -> None:
+    """Return once a session on the test database (PostgreSQL) waits on a lock, within 10 s."""
+    deadline = time.monotonic() + 10
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    while time.monotonic() < deadline:
+        async with database.engine.connect() as connection:
+            if await connection.scalar(query):
+                return
+        await asyncio.sleep(0.01)
+    raise AssertionError("no request ever waited on a lock")

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select, text, update
 
 from tests.apps import client_with
+from tests.helpers import until_a_backend_waits_on_a_lock
 from todo.db import Database
 from todo.db.purge import purge_periodically
 from todo.db.types import utcnow
@@ -41,20 +42,6 @@ async def _until_no_stored_keys(database: Database) -> None:
     raise AssertionError("the expired keys were never purged")
 
 
-async def _until_a_backend_waits_on_a_lock(database: Database) -> None:
-    deadline = time.monotonic() + 10
-    query = text(
-        "SELECT count(*) FROM pg_stat_activity "
-        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-    )
-    while time.monotonic() < deadline:
-        async with database.engine.connect() as connection:
-            if await connection.scalar(query):
-                return
-        await asyncio.sleep(0.01)
-    raise AssertionError("no request ever waited on a lock")
-
-
 async def test_a_retry_while_the_first_is_in_flight_waits_or_is_409_never_a_second_task(
     database: Database, database_url: str, headers: Headers, client: httpx.AsyncClient
 ) -> None:
@@ -74,7 +61,7 @@ async def test_a_retry_while_the_first_is_in_flight_waits_or_is_409_never_a_seco
                     first = asyncio.create_task(
                         patient.post("/api/tasks", json=body, headers=keyed)
                     )
-                    await _until_a_backend_waits_on_a_lock(database)
+                    await until_a_backend_waits_on_a_lock(database)
 
                     retry = await app.post("/api/tasks", json=body, headers=keyed)
 

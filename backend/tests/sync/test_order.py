@@ -9,30 +9,15 @@ import time
 from uuid import UUID
 
 import httpx
-from sqlalchemy import text
 
 from tests.environment import only_on
-from tests.helpers import create_task
+from tests.helpers import create_task, until_a_backend_waits_on_a_lock
 from tests.sync.feed import Headers, change_id, feed_page
 from todo.db import Database
 from todo.tasks import service
 from todo.tasks.schemas import TaskUpdate
 
 pytestmark = only_on("postgresql")
-
-
-async def _until_a_backend_waits_on_a_lock(database: Database) -> None:
-    deadline = time.monotonic() + 10
-    query = text(
-        "SELECT count(*) FROM pg_stat_activity "
-        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-    )
-    while time.monotonic() < deadline:
-        async with database.engine.connect() as connection:
-            if await connection.scalar(query):
-                return
-        await asyncio.sleep(0.01)
-    raise AssertionError("no request ever waited on a lock")
 
 
 async def test_a_write_waiting_on_an_uncommitted_one_comes_after_it_and_neither_shows_early(
@@ -51,7 +36,7 @@ async def test_a_write_waiting_on_an_uncommitted_one_comes_after_it_and_neither_
         second = asyncio.create_task(
             client.patch(f"/api/tasks/{other['id']}/complete", headers=headers)
         )
-        await _until_a_backend_waits_on_a_lock(database)
+        await until_a_backend_waits_on_a_lock(database)
 
         # Neither is visible: the first is not committed, the second waits behind it.
         page = await feed_page(client, headers, cursor)

@@ -135,7 +135,7 @@ async def read_changes(
     ] = 0,
 ) -> Response:
     settings: Settings = settings_of(request)
-    at, _ = await service.position(owner.database, owner.user_id, since)
+    at = await service.position(owner.database, owner.user_id, since)
     changes, after, has_more = await wait_for_changes(
         owner.database,
         streams_of(request),
@@ -185,7 +185,7 @@ async def stream_changes(
         # Not used, but never silently wrong.
         decode_sync_cursor(since)
     start = last_event_id if last_event_id is not None else since
-    at, _ = await service.position(owner.database, owner.user_id, start)
+    at = await service.position(owner.database, owner.user_id, start)
     body = events(
         owner.database,
         streams,

@@ -56,13 +56,6 @@ class Change:
 
 
 @dataclass(frozen=True, slots=True)
-class ChangePage:
-    changes: list[Change]
-    cursor: str
-    has_more: bool
-
-
-@dataclass(frozen=True, slots=True)
 class Position:
     """Where a client stands, checked against its user: what to read next."""
 
@@ -107,8 +100,8 @@ def _change(row: Row) -> Change:
     return Change(TaskRow(*task), deleted_at is not None, number)
 
 
-async def position(db: Runner, user_id: UUID, since: str | None) -> tuple[Position, int]:
-    """Where `since` stands (the snapshot's start without it), and the user's last change.
+async def position(db: Runner, user_id: UUID, since: str | None) -> Position:
+    """Where `since` stands (the snapshot's start without it).
 
     Raises InvalidSyncCursorError (400) for a string this API did not issue,
     SyncCursorExpiredError (410) for one it can no longer serve.
@@ -121,12 +114,12 @@ async def position(db: Runner, user_id: UUID, since: str | None) -> tuple[Positi
     created_at, last_change, purged_change = rows[0]
     tag = user_tag(user_id, created_at)
     if cursor is None:
-        return Position(tag, 0, last_change), last_change
+        return Position(tag, 0, last_change)
     if cursor.tag != tag or cursor.after > last_change or cursor.floor > last_change:
         raise SyncCursorExpiredError()
     if purged_change > max(cursor.after, cursor.floor):
         raise SyncCursorExpiredError()
-    return Position(tag, cursor.after, cursor.floor), last_change
+    return Position(tag, cursor.after, cursor.floor)
 
 
 async def read_changes(

@@ -251,9 +251,10 @@ async def delete_all(
 )
 async def summarise(request: Request, owner: CurrentOwner) -> Response:
     total, pending, completed = await service.summary(owner.database, owner.user_id)
-    etag = format_etag(_counts_tag(total, pending))
+    counts_tag = _counts_tag(total, pending)
+    etag = format_etag(counts_tag)
     tags = none_match(request)
-    if tags is not None and tags.matches(_counts_tag(total, pending)):
+    if tags is not None and tags.matches(counts_tag):
         return Response(status_code=HTTPStatus.NOT_MODIFIED, headers={"ETag": etag})
     summary_json = TaskSummary(total=total, pending=pending, completed=completed)
     return _json(summary_json, headers={"ETag": etag})

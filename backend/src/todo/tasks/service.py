@@ -133,11 +133,11 @@ def _list(*, by_status: bool, after: bool, search: bool, sort: Sort = Sort.NEWES
     return statement.limit(bindparam("limit"))
 
 
-def _changing(*, conditional: bool, **values: Any) -> Update:
-    """Set `values` on the task; bump its version and its time."""
+def _bumped(where: ColumnElement[bool], **values: Any) -> Update:
+    """Set `values` on the tasks `where` selects; bump each one's version and time."""
     return (
         update(_TASKS)
-        .where(_matching(conditional=conditional))
+        .where(where)
         .values(
             **values,
             version=_TASKS.c.version + 1,
@@ -145,8 +145,12 @@ def _changing(*, conditional: bool, **values: Any) -> Update:
                 _TASKS.c.updated_at, bindparam("now", type_=UTCDateTime())
             ),
         )
-        .returning(*_ROW)
     )
+
+
+def _changing(*, conditional: bool, **values: Any) -> Update:
+    """Set `values` on the task (at one of the expected versions, if `conditional`)."""
+    return _bumped(_matching(conditional=conditional), **values).returning(*_ROW)
 
 
 @cache
@@ -196,17 +200,7 @@ def _delete_all(*, in_with: bool) -> Update:
 
 def _changing_all(**values: Any) -> Update:
     """Set `values` on every live task of the owner (a bulk write: one change)."""
-    return (
-        update(_TASKS)
-        .where(_owned(task=False))
-        .values(
-            **values,
-            version=_TASKS.c.version + 1,
-            updated_at=advance_timestamp(
-                _TASKS.c.updated_at, bindparam("now", type_=UTCDateTime())
-            ),
-        )
-    )
+    return _bumped(_owned(task=False), **values)
 
 
 _SUMMARY = select(

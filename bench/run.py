@@ -968,6 +968,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--output", type=Path, default=BENCH / "results" / "latest.md")
     parser.add_argument("--command", default="make bench", help="named in the report")
     args = parser.parse_args(argv)
+    # `make bench` runs from backend/; a relative path names a file of the repository.
+    args.output = REPO / args.output
     vias = args.via.split(",")
     unknown = [name for name in vias if name not in VIAS]
     if unknown or not vias or len(set(vias)) != len(vias):

@@ -21,12 +21,16 @@ from bench.reference import (
     CREATE_SQL,
     GET_SQL,
     LIST_SQL,
+    SEARCH_SQL,
+    SUMMARY_SQL,
     TOGGLE_SQL,
     fetch,
     pool_lifespan,
+    summary_json,
     task_json,
 )
 from todo.config import Settings
+from todo.tasks.search import contains_pattern
 
 UserId = Annotated[UUID, Header(alias="X-User-ID")]
 
@@ -62,10 +66,24 @@ def create_app(dsn: str | None = None, settings: Settings | None = None) -> Fast
 
     @app.get("/api/tasks")
     async def list_tasks(
-        request: Request, user_id: UserId, limit: Annotated[int, Query(ge=1, le=100)] = 100
+        request: Request,
+        user_id: UserId,
+        limit: Annotated[int, Query(ge=1, le=100)] = 100,
+        q: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     ) -> Response:
-        rows = await fetch(request.app, LIST_SQL, user_id, limit)
+        if q is None:
+            rows = await fetch(request.app, LIST_SQL, user_id, limit)
+        else:
+            pattern = contains_pattern(q)
+            rows = await fetch(
+                request.app, SEARCH_SQL, user_id, limit, pattern, planned_each_time=True
+            )
         return _json([task_json(row) for row in rows])
+
+    @app.get("/api/tasks/summary")
+    async def summary(request: Request, user_id: UserId) -> Response:
+        [(total, pending)] = await fetch(request.app, SUMMARY_SQL, user_id)
+        return _json(summary_json(total, pending))
 
     @app.get("/api/tasks/{task_id}")
     async def get_task(request: Request, task_id: UUID, user_id: UserId) -> Response:

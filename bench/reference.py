@@ -30,6 +30,7 @@ from starlette.routing import Route
 from todo.config import Settings
 from todo.db.postgres import uses_transaction_pooling
 from todo.db.urls import parse_database_url
+from todo.tasks.search import contains_pattern
 
 # The service's default pool per worker: DATABASE_POOL_SIZE=10, no overflow.
 POOL_MIN_SIZE = 10
@@ -51,6 +52,16 @@ _NEXT_CHANGE = """
 LIST_SQL = f"""
     SELECT {_COLUMNS} FROM tasks WHERE user_id = $1 AND deleted_at IS NULL
     ORDER BY created_at DESC, id DESC LIMIT $2
+"""
+# The service's search (todo.tasks.search): a LIKE on each stored key.
+SEARCH_SQL = f"""
+    SELECT {_COLUMNS} FROM tasks WHERE user_id = $1 AND deleted_at IS NULL
+    AND (title_key LIKE $3 ESCAPE '\\' OR description_key LIKE $3 ESCAPE '\\')
+    ORDER BY created_at DESC, id DESC LIMIT $2
+"""
+SUMMARY_SQL = """
+    SELECT count(*), count(*) FILTER (WHERE status = 'pending')
+    FROM tasks WHERE user_id = $1 AND deleted_at IS NULL
 """
 GET_SQL = f"SELECT {_COLUMNS} FROM tasks WHERE user_id = $1 AND id = $2 AND deleted_at IS NULL"
 CREATE_SQL = f"""
@@ -93,13 +104,28 @@ def task_json(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-async def fetch(app: Starlette, sql: str, *args: Any) -> list[Record]:
-    """The statement's rows, on a pooled connection (in a transaction behind PgBouncer)."""
+def summary_json(total: int, pending: int) -> dict[str, int]:
+    return {"total": total, "pending": pending, "completed": total - pending}
+
+
+async def fetch(
+    app: Starlette, sql: str, *args: Any, planned_each_time: bool = False
+) -> list[Record]:
+    """The statement's rows, on a pooled connection (in a transaction behind PgBouncer).
+
+    `planned_each_time`: as the unnamed statement, so planned for its values, as the
+    service runs searches (todo.db.statements.planned_each_time).
+    """
     pool: asyncpg.Pool = app.state.pool
-    if not app.state.in_transaction:
-        rows: list[Record] = await pool.fetch(sql, *args)
-        return rows
-    async with pool.acquire() as connection, connection.transaction():
+    async with pool.acquire() as connection:
+        if app.state.in_transaction:
+            async with connection.transaction():
+                rows: list[Record] = await connection.fetch(sql, *args)
+                return rows
+        if planned_each_time:
+            statement = await connection.prepare(sql, name="")
+            rows = await statement.fetch(*args)
+            return rows
         rows = await connection.fetch(sql, *args)
         return rows
 
@@ -123,8 +149,20 @@ async def health(_request: Request) -> Response:
 
 async def list_tasks(request: Request) -> Response:
     limit = int(request.query_params.get("limit", "100"))
-    rows = await fetch(request.app, LIST_SQL, _user(request), limit)
+    query = request.query_params.get("q")
+    if query is None:
+        rows = await fetch(request.app, LIST_SQL, _user(request), limit)
+    else:
+        pattern = contains_pattern(query)
+        rows = await fetch(
+            request.app, SEARCH_SQL, _user(request), limit, pattern, planned_each_time=True
+        )
     return JSONResponse([task_json(row) for row in rows])
+
+
+async def summary(request: Request) -> Response:
+    [(total, pending)] = await fetch(request.app, SUMMARY_SQL, _user(request))
+    return JSONResponse(summary_json(total, pending))
 
 
 async def get_task(request: Request) -> Response:
@@ -206,6 +244,7 @@ def create_app(dsn: str | None = None, settings: Settings | None = None) -> Star
             Route("/health", health),
             Route("/api/tasks", list_tasks, methods=["GET"]),
             Route("/api/tasks", create_task, methods=["POST"]),
+            Route("/api/tasks/summary", summary, methods=["GET"]),
             Route("/api/tasks/{task_id}", get_task, methods=["GET"]),
             Route("/api/tasks/{task_id}/complete", toggle_task, methods=["PATCH"]),
         ],

@@ -49,13 +49,15 @@ from todo.db.urls import parse_database_url
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "bench"
 WORK = BENCH / ".work"
-OPERATIONS = ("list", "get", "create", "toggle", "mixed")
+OPERATIONS = ("list", "get", "create", "toggle", "mixed", "summary", "search")
 OPERATION_NAMES = {
     "list": "list 100 newest",
     "get": "get one",
     "create": "create",
     "toggle": "toggle",
     "mixed": "mixed 60/20/10/10",
+    "summary": "summary (counts)",
+    "search": "search, large user",
 }
 BENCH_DATABASE = "todo_bench"
 SQLITE_PATH = WORK / "todo_bench.db"
@@ -859,13 +861,17 @@ def prepare(
     """
     load = Load(args.connections, args.threads, args.duration, args.warmup, WORK / "data.lua")
     started = time.monotonic()
-    size = [args.users, args.tasks_per_user]
+    size = [args.users, args.tasks_per_user, args.large_user_tasks]
     seeded = _seeded() if load.data.exists() else {}
     targets = [connection.admin_database(args.database) for connection in connections]
     if args.sqlite_workers:
         targets.append(f"sqlite:///{SQLITE_PATH}")
     pending = [url for url in targets if not (args.reuse and seeded.get(url) == size)]
-    data = seed.generate(args.users, args.tasks_per_user) if pending else None
+    data = (
+        seed.generate(args.users, args.tasks_per_user, large_user_tasks=args.large_user_tasks)
+        if pending
+        else None
+    )
     for connection in connections:
         url = connection.admin_database(args.database)
         if data is None or url not in pending:
@@ -885,7 +891,10 @@ def prepare(
         seed.write_lua(data, load.data)
         SEEDED.write_text(json.dumps(seeded, indent=1) + "\n")
     kept = len(targets) - len(pending)
-    facts["data"] = f"{args.users} users x {args.tasks_per_user} tasks, a copy on each kind's " + (
+    facts["data"] = f"{args.users} users x {args.tasks_per_user} tasks" + (
+        f" and one user with {args.large_user_tasks} (searched)" if args.large_user_tasks else ""
+    )
+    facts["data"] += ", a copy on each kind's " + (
         "server and in SQLite" if args.sqlite_workers else "server"
     )
     if not pending:
@@ -906,6 +915,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--tasks-per-user", type=int, default=1000)
+    parser.add_argument(
+        "--large-user-tasks",
+        type=int,
+        default=100_000,
+        help="tasks of the one more user the searches run on (0: none, and no search)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="per server, on PostgreSQL")
     parser.add_argument("--sqlite-workers", type=int, default=2, help="0 skips SQLite")
     parser.add_argument("--operations", default=",".join(OPERATIONS))
@@ -953,10 +968,17 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--output", type=Path, default=BENCH / "results" / "latest.md")
     parser.add_argument("--command", default="make bench", help="named in the report")
     args = parser.parse_args(argv)
+    # `make bench` runs from backend/; a relative path names a file of the repository.
+    args.output = REPO / args.output
     vias = args.via.split(",")
     unknown = [name for name in vias if name not in VIAS]
     if unknown or not vias or len(set(vias)) != len(vias):
         parser.error(f"--via takes distinct names out of {', '.join(VIAS)}, not {args.via!r}")
+    operations = args.operations.split(",")
+    if unknown := [name for name in operations if name not in OPERATIONS]:
+        parser.error(f"--operations takes names out of {', '.join(OPERATIONS)}, not {unknown}")
+    if "search" in operations and not args.large_user_tasks:
+        parser.error("search runs on the large user: --large-user-tasks must not be 0")
     for spec in args.compare:
         label, _, directory = spec.partition("=")
         if not label or not directory:

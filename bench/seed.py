@@ -45,8 +45,9 @@ _DETAILS = (
 class SeedData:
     users: list[dict[str, object]] = field(default_factory=list)
     tasks: list[dict[str, object]] = field(default_factory=list)
-    # Each user's id and the ids of their tasks, in seeding order.
+    # Each user's id and the ids of their tasks, in seeding order (the large user aside).
     task_ids: dict[UUID, list[UUID]] = field(default_factory=dict)
+    large_user: UUID | None = None
 
 
 def _uuid4(rng: random.Random) -> UUID:
@@ -66,59 +67,77 @@ def _description(rng: random.Random) -> str | None:
 
 
 def generate(
-    users: int, tasks_per_user: int, *, seed: int = 4, now: datetime | None = None
+    users: int,
+    tasks_per_user: int,
+    *,
+    large_user_tasks: int = 0,
+    seed: int = 4,
+    now: datetime | None = None,
 ) -> SeedData:
-    """Rows for `users` users with `tasks_per_user` tasks each, created over two years."""
+    """Rows for `users` users with `tasks_per_user` tasks each, created over two years, and,
+    with `large_user_tasks`, one more user with that many (whom searches are run on)."""
     rng = random.Random(seed)
     now = now or datetime.now(UTC)
     data = SeedData()
     for _ in range(users):
-        user_id = _uuid4(rng)
-        joined_at = now - SPREAD - timedelta(days=rng.randint(1, 30))
-        # Their tasks are one change, number 1, as migration 0004 makes of existing ones:
-        # a sync cursor then never stands past the user's last change.
-        data.users.append(
+        user_id, task_ids = _add_user(data, rng, now, tasks_per_user)
+        data.task_ids[user_id] = task_ids
+    if large_user_tasks:
+        data.large_user, _ = _add_user(data, rng, now, large_user_tasks)
+    return data
+
+
+def _add_user(
+    data: SeedData, rng: random.Random, now: datetime, tasks: int
+) -> tuple[UUID, list[UUID]]:
+    """A user and their tasks, appended to `data`: the user's id and the tasks' ids."""
+    user_id = _uuid4(rng)
+    joined_at = now - SPREAD - timedelta(days=rng.randint(1, 30))
+    # Their tasks are one change, number 1, as migration 0004 makes of existing ones:
+    # a sync cursor then never stands past the user's last change.
+    data.users.append(
+        {
+            "id": user_id,
+            "email": placeholder_email(user_id),
+            "created_at": joined_at,
+            "last_change": 1 if tasks else 0,
+        }
+    )
+    task_ids: list[UUID] = []
+    first = len(data.tasks)
+    for number in range(tasks):
+        created_at = now - timedelta(microseconds=rng.randrange(SPREAD // timedelta(0, 0, 1)))
+        completed = rng.random() < COMPLETED_SHARE
+        edited = completed or rng.random() < 0.2
+        updated_at = (
+            min(now, created_at + timedelta(seconds=rng.randrange(30 * 86_400)))
+            if edited
+            else created_at
+        )
+        task_id = _uuid4(rng)
+        task_ids.append(task_id)
+        title, description = _title(rng, number), _description(rng)
+        data.tasks.append(
             {
-                "id": user_id,
-                "email": placeholder_email(user_id),
-                "created_at": joined_at,
-                "last_change": 1 if tasks_per_user else 0,
+                "id": task_id,
+                "user_id": user_id,
+                "title": title,
+                "description": description,
+                "status": "completed" if completed else "pending",
+                "created_at": created_at,
+                "updated_at": updated_at,
+                # As the service stores them for search (todo.tasks.search).
+                "title_key": search_key(title),
+                "description_key": None if description is None else search_key(description),
             }
         )
-        ids = data.task_ids.setdefault(user_id, [])
-        for number in range(tasks_per_user):
-            created_at = now - timedelta(microseconds=rng.randrange(SPREAD // timedelta(0, 0, 1)))
-            completed = rng.random() < COMPLETED_SHARE
-            edited = completed or rng.random() < 0.2
-            updated_at = (
-                min(now, created_at + timedelta(seconds=rng.randrange(30 * 86_400)))
-                if edited
-                else created_at
-            )
-            task_id = _uuid4(rng)
-            ids.append(task_id)
-            title, description = _title(rng, number), _description(rng)
-            data.tasks.append(
-                {
-                    "id": task_id,
-                    "user_id": user_id,
-                    "title": title,
-                    "description": description,
-                    "status": "completed" if completed else "pending",
-                    "created_at": created_at,
-                    "updated_at": updated_at,
-                    # As the service stores them for search (todo.tasks.search).
-                    "title_key": search_key(title),
-                    "description_key": None if description is None else search_key(description),
-                }
-            )
-        # The user's own order is today's (newest first), as migration 0007 makes it.
-        user_tasks = data.tasks[len(data.tasks) - tasks_per_user :]
-        for index, task in enumerate(
-            sorted(user_tasks, key=lambda task: (task["created_at"], task["id"]), reverse=True)
-        ):
-            task["position"] = spread(1, index, tasks_per_user)
-    return data
+    # The user's own order is today's (newest first), as migration 0007 makes it.
+    user_tasks = data.tasks[first:]
+    for index, task in enumerate(
+        sorted(user_tasks, key=lambda task: (task["created_at"], task["id"]), reverse=True)
+    ):
+        task["position"] = spread(1, index, tasks)
+    return user_id, task_ids
 
 
 def _records(rows: Sequence[dict[str, object]], columns: Sequence[str]) -> list[tuple[object, ...]]:
@@ -163,5 +182,7 @@ def write_lua(data: SeedData, path: Path) -> None:
     for user_id, task_ids in data.task_ids.items():
         joined = "".join(str(task_id) for task_id in task_ids)
         lines.append(f'  {{user = "{user_id}", tasks = "{joined}"}},')
+    if data.large_user is not None:
+        lines.append(f'  large = "{data.large_user}",')
     lines.append("}")
     path.write_text("\n".join(lines) + "\n")

@@ -5,7 +5,9 @@
 -- Usage: wrk ... -s bench/lua/<workload>.lua URL -- <data.lua>
 
 local threads = {}
-local seeded            -- the data file: {{user = id, tasks = "<36-char ids>..."}, ...}
+-- The data file: {{user = id, tasks = "<36-char ids>..."}, ..., large = id}, where
+-- `large` is the one user with many tasks, whom only the searches ask for.
+local seeded
 local created = 0
 
 -- Globals, so that done() can read them from each thread with thread:get().
@@ -39,6 +41,20 @@ end
 function get_request()
   local user = pick_user()
   return wrk.format("GET", "/api/tasks/" .. pick_task(user), {["X-User-ID"] = user.user})
+end
+
+function summary_request()
+  return wrk.format("GET", "/api/tasks/summary", {["X-User-ID"] = pick_user().user})
+end
+
+-- On the large user: a word in about one title in eighteen, a word in about one
+-- description in seven (in capitals: the search ignores case), a title number held
+-- by a handful of tasks ("#4242", URL-encoded), and a word in none.
+local search_terms = {"milk", "RECEIPT", "%234242", "quokka"}
+
+function search_request()
+  local term = search_terms[math.random(#search_terms)]
+  return wrk.format("GET", "/api/tasks?limit=100&q=" .. term, {["X-User-ID"] = seeded.large})
 end
 
 function create_request()

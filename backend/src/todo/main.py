@@ -20,6 +20,7 @@ from todo.auth.current_user import (
 from todo.config import Settings, get_settings
 from todo.db import Database
 from todo.db.purge import PURGE_INTERVAL_SECONDS, PurgeJob, purge_periodically
+from todo.http.docs import install_docs
 from todo.http.logs import configure_logging, stop_buffering_logs
 from todo.http.metrics import Metrics, install_metrics
 from todo.http.middleware import (
@@ -95,6 +96,9 @@ def create_app(
             f"{authenticator.description} Errors are RFC 9457 `application/problem+json` documents."
         ),
         lifespan=lifespan,
+        # Served by todo.http.docs from the app's own files, not FastAPI's CDN.
+        docs_url=None,
+        redoc_url=None,
         generate_unique_id_function=lambda route: route.name,
         # An API answers its own URLs; a redirect would have an empty, non-JSON body.
         redirect_slashes=False,
@@ -111,11 +115,7 @@ def create_app(
     app.state.streams = streams
 
     install_problem_handlers(app, check_caller=check_caller)
-    app.include_router(health.router)
-    rate_limited = [Depends(enforce_rate_limit)] if limiter is not None else []
-    # Before the task routes: /api/tasks/changes is no task id.
-    app.include_router(sync_router.router, dependencies=rate_limited)
-    app.include_router(tasks_router.router, dependencies=rate_limited)
+    _add_routes(app, limiter)
     if settings.metrics_enabled:
         metrics = install_metrics(app, settings, database)
         metrics.sync_figures = streams.figures
@@ -167,6 +167,15 @@ def _purges(settings: Settings, database: Database) -> tuple[list[PurgeJob], flo
     ]
     # Tombstones go at the latest a quarter of the retention after they expire.
     return jobs, min(PURGE_INTERVAL_SECONDS, settings.sync_retention_seconds / 4)
+
+
+def _add_routes(app: FastAPI, limiter: Limiter | None) -> None:
+    app.include_router(health.router)
+    install_docs(app)
+    rate_limited = [Depends(enforce_rate_limit)] if limiter is not None else []
+    # Before the task routes: /api/tasks/changes is no task id.
+    app.include_router(sync_router.router, dependencies=rate_limited)
+    app.include_router(tasks_router.router, dependencies=rate_limited)
 
 
 def _add_middleware(

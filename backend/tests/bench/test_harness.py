@@ -72,12 +72,25 @@ def test_seeded_tasks_are_spread_and_mixed() -> None:
     assert len({row["created_at"] for row in data.tasks}) == 600
     assert all(row["updated_at"] >= row["created_at"] for row in data.tasks)  # type: ignore[operator]
     assert seed.generate(3, 200).task_ids == data.task_ids
+    assert data.large_user is None
+
+
+def test_the_large_user_has_their_own_tasks_and_leaves_the_others_as_they_were() -> None:
+    data = seed.generate(3, 200, large_user_tasks=1000)
+
+    assert data.task_ids == seed.generate(3, 200).task_ids
+    assert data.large_user is not None
+    assert data.large_user not in data.task_ids
+    owned = [row for row in data.tasks if row["user_id"] == data.large_user]
+    assert len(owned) == 1000
+    positions = [row["position"] for row in owned]
+    assert len(set(positions)) == 1000
     # As migration 0004 leaves existing tasks: one change, number 1, of their user.
     assert {row["last_change"] for row in data.users} == {1}
 
 
 def test_the_lua_data_holds_every_seeded_id(tmp_path: Path) -> None:
-    data = seed.generate(USERS, TASKS_PER_USER)
+    data = seed.generate(USERS, TASKS_PER_USER, large_user_tasks=5)
     path = tmp_path / "data.lua"
 
     seed.write_lua(data, path)
@@ -90,6 +103,8 @@ def test_the_lua_data_holds_every_seeded_id(tmp_path: Path) -> None:
         for user, tasks in entries
     }
     assert read == data.task_ids
+    # search_request in common.lua asks for seeded.large.
+    assert f'  large = "{data.large_user}",' in path.read_text().splitlines()
 
 
 # The benchmark's own server: plain PostgreSQL, whatever the suite's URL (TLS, PgBouncer).
@@ -134,10 +149,20 @@ async def test_the_references_answer_like_the_service(
             httpx.AsyncClient(transport=httpx.ASGITransport(app=bare), base_url="http://r") as ref,
             httpx.AsyncClient(transport=httpx.ASGITransport(app=ours), base_url="http://s") as svc,
         ):
-            for path in ("/api/tasks?limit=100", f"/api/tasks/{task_id}"):
+            # A word of one seeded title, in capitals (searches ignore case), and one in none.
+            word = str(next(row["title"] for row in data.tasks if row["id"] == task_id)).split()[1]
+            for path in (
+                "/api/tasks?limit=100",
+                f"/api/tasks/{task_id}",
+                "/api/tasks/summary",
+                f"/api/tasks?limit=100&q={word.upper()}",
+                "/api/tasks?limit=100&q=quokka",
+            ):
                 answer = await ref.get(path, headers=headers)
                 assert answer.status_code == 200
                 assert answer.json() == (await svc.get(path, headers=headers)).json()
+            found = await ref.get(f"/api/tasks?q={word.upper()}", headers=headers)
+            assert task_id in {UUID(task["id"]) for task in found.json()}
 
             toggled = await ref.patch(f"/api/tasks/{task_id}/complete", headers=headers)
             assert toggled.status_code == 200
@@ -228,7 +253,10 @@ def test_the_report_compares_medians_and_names_what_misses_the_bar() -> None:
         "pgbouncer, toggle: CPU 1.50x plain FastAPI's > 1.2",
         "pgbouncer, toggle: p95 4.80x plain FastAPI's > 1.3",
         "pgbouncer, toggle: p95 120 ms >= 100 ms",
-        "pgbouncer, mixed: rps 0.85x plain FastAPI's < 0.9",
+        *(
+            f"pgbouncer, {operation}: rps 0.85x plain FastAPI's < 0.9"
+            for operation in ("mixed", "summary", "search")
+        ),
     ]
 
 

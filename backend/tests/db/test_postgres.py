@@ -9,7 +9,7 @@ from sqlalchemy.engine import make_url
 from tests.conftest import DatabaseUrls
 from tests.environment import only_on
 from todo.config import Settings
-from todo.db import Database
+from todo.db import Database, planned_each_time
 from todo.db.postgres import SERVER_TIMEOUT_FIRST_SECONDS, uses_transaction_pooling
 from todo.db.postgres_pool import ping_due
 from todo.db.urls import parse_database_url
@@ -108,6 +108,35 @@ async def test_a_direct_connection_keeps_asyncpgs_statement_cache(
         assert arguments["command_timeout"] == (
             settings.database_command_timeout + SERVER_TIMEOUT_FIRST_SECONDS
         )
+
+
+@only_on("postgresql")
+async def test_a_statement_planned_each_time_is_never_kept_for_a_generic_plan(
+    database_urls: DatabaseUrls,
+) -> None:
+    # With the statement cache of a direct connection, PostgreSQL settles a kept
+    # statement on a generic plan after five executions; one planned each time is
+    # sent unnamed and planned for its values every time.
+    settings = Settings(database_url=database_urls.direct, database_pool_mode="session")
+    database = Database(database_urls.direct, settings)
+    kept = text("SELECT CAST(:value AS integer) + 1")
+    planned = planned_each_time(text("SELECT CAST(:value AS integer) + 2"))
+    try:
+        async with database.transaction() as transaction:
+            for value in range(8):
+                assert await transaction.fetch(kept, {"value": value}) == [(value + 1,)]
+                assert await transaction.fetch(planned, {"value": value}) == [(value + 2,)]
+            for value in range(8):
+                assert await database.fetch(planned, {"value": value}) == [(value + 2,)]
+            prepared = await transaction.fetch(
+                text("SELECT statement, generic_plans FROM pg_prepared_statements")
+            )
+    finally:
+        await database.dispose()
+
+    plans: dict[str, int] = dict(prepared)  # type: ignore[arg-type]
+    assert plans["SELECT CAST($1 AS integer) + 1"] >= 1
+    assert not [statement for statement in plans if "+ 2" in statement]
 
 
 def test_a_connection_is_pinged_unless_it_was_just_fresh_or_just_given_back() -> None:

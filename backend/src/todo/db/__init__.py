@@ -6,6 +6,6 @@ todo.db.statements) and get rows back.
 """
 
 from todo.db.database import Database
-from todo.db.statements import Row, Runner
+from todo.db.statements import Row, Runner, planned_each_time
 
-__all__ = ["Database", "Row", "Runner"]
+__all__ = ["Database", "Row", "Runner", "planned_each_time"]

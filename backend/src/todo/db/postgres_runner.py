@@ -22,7 +22,13 @@ from sqlalchemy.sql import Executable
 
 from todo.db.outages import DatabaseUnavailableError, Outage, as_service_error
 from todo.db.postgres_pool import PostgresPool
-from todo.db.statements import Params, Row, StatementCache, StatementListener
+from todo.db.statements import (
+    CompiledStatement,
+    Params,
+    Row,
+    StatementCache,
+    StatementListener,
+)
 
 logger = logging.getLogger("todo.db")
 
@@ -63,7 +69,7 @@ class PostgresRunner:
         arguments = compiled.arguments(params)
         for attempt in range(2):
             try:
-                records = await self._run(compiled.sql, arguments, write=not repeatable)
+                records = await self._run(compiled, arguments, write=not repeatable)
             except DatabaseUnavailableError as error:
                 # Nothing was carried out; a statement that may run twice, or
                 # was never sent, is tried once more on a fresh connection.
@@ -74,20 +80,21 @@ class PostgresRunner:
             return compiled.rows(records)
         raise AssertionError("unreachable")
 
-    async def _run(self, sql: str, arguments: list[Any], *, write: bool) -> Sequence[Row]:
+    async def _run(
+        self, compiled: CompiledStatement, arguments: list[Any], *, write: bool
+    ) -> Sequence[Row]:
         connection = await self._checkout()
         # Whether a failure from here on may come after the change was
         # committed: in autocommit the statement is its own commit.
         in_doubt = write and not self.in_transaction
         abandoned = False
         try:
-            self._announce(sql)
+            self._announce(compiled.sql)
             if not self.in_transaction:
-                rows: Sequence[Row] = await connection.fetch(sql, *arguments)
-                return rows
+                return await self._fetch(connection, compiled, arguments)
             await connection.execute("BEGIN")
             try:
-                rows = await connection.fetch(sql, *arguments)
+                rows = await self._fetch(connection, compiled, arguments)
             except BaseException:
                 await self._roll_back(connection)
                 raise
@@ -102,6 +109,19 @@ class PostgresRunner:
             raise failure from error
         finally:
             await self._checkin(connection, abandoned=abandoned)
+
+    async def _fetch(
+        self, connection: asyncpg.Connection, compiled: CompiledStatement, arguments: list[Any]
+    ) -> Sequence[Row]:
+        if compiled.planned_each_time and not self.in_transaction:
+            # The unnamed statement: planned for these values, never kept, nothing to
+            # close. Behind a transaction pooler there is no statement cache, and
+            # every statement is unnamed already.
+            statement = await connection.prepare(compiled.sql, name="")
+            rows: Sequence[Row] = await statement.fetch(*arguments)
+            return rows
+        rows = await connection.fetch(compiled.sql, *arguments)
+        return rows
 
     @asynccontextmanager
     async def transaction(
@@ -224,7 +244,7 @@ class PostgresTransaction:
     ) -> Sequence[Row]:
         compiled = self._runner._statements[statement]
         self._runner._announce(compiled.sql)
-        records = await self._connection.fetch(compiled.sql, *compiled.arguments(params))
+        records = await self._runner._fetch(self._connection, compiled, compiled.arguments(params))
         return compiled.rows(records)
 
 

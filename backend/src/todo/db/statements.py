@@ -12,7 +12,7 @@ round trips to save.
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
 from sqlalchemy import Table
@@ -62,6 +62,22 @@ class Runner(Protocol):
         ...
 
 
+_Statement = TypeVar("_Statement", bound=Executable)
+_PLANNED_EACH_TIME = "todo_planned_each_time"
+
+
+def planned_each_time(statement: _Statement) -> _Statement:
+    """`statement`, planned by PostgreSQL for each execution's own values.
+
+    For a statement whose best plan depends on a value (a search pattern: a
+    trigram index for a rare one, the newest-first index for a common one).
+    A statement kept prepared gets a generic plan after five executions, which
+    cannot use the trigram index at all: 60 ms instead of 3 for a rare word in
+    100,000 tasks.
+    """
+    return statement.execution_options(**{_PLANNED_EACH_TIME: True})
+
+
 def insert_on_conflict(table: Table) -> postgresql.Insert:
     """An INSERT that takes ON CONFLICT clauses, which SQLite spells as PostgreSQL does."""
     return postgresql.insert(table)
@@ -81,6 +97,8 @@ class CompiledStatement:
     bind_processors: tuple[Callable[[Any], Any] | None, ...]
     # None when the driver's values need no conversion (the common case).
     result_processors: tuple[Callable[[Any], Any] | None, ...] | None
+    # See planned_each_time.
+    planned_each_time: bool = False
 
     def arguments(self, params: Params | None) -> list[Any]:
         values = {**self.fixed, **params} if params else self.fixed
@@ -127,6 +145,7 @@ def compile_statement(statement: Executable, dialect: Dialect) -> CompiledStatem
         result_processors=(
             result_processors if any(p is not None for p in result_processors) else None
         ),
+        planned_each_time=statement.get_execution_options().get(_PLANNED_EACH_TIME, False),
     )
 
 

@@ -32,7 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import BindParameter
 
-from todo.db import Row, Runner
+from todo.db import Row, Runner, planned_each_time
 from todo.db.types import IntegerSet, UTCDateTime, advance_timestamp, one_of, utcnow
 from todo.errors import InvalidFieldError
 from todo.tasks.cursor import Cursor, Sort
@@ -130,7 +130,9 @@ def _list(*, by_status: bool, after: bool, search: bool, sort: Sort = Sort.NEWES
         statement = statement.order_by(key.desc(), _TASKS.c.id.desc())
     else:
         statement = statement.order_by(key, _TASKS.c.id)
-    return statement.limit(bindparam("limit"))
+    statement = statement.limit(bindparam("limit"))
+    # Whether the trigram index or the order's own index serves a search depends on the word.
+    return planned_each_time(statement) if search else statement
 
 
 def _bumped(where: ColumnElement[bool], **values: Any) -> Update:

@@ -1,0 +1,5 @@
+-- The summary workload; see common.lua.
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+dofile(here .. "common.lua")
+
+request = summary_request

@@ -83,16 +83,19 @@ export class TodoClient {
     this.client = createClient(createConfig({ baseUrl: options.baseUrl, fetch: this.fetch }));
   }
 
-  health(options: CallOptions = {}): Promise<Reply<HealthResponses[200]>> {
+  health(options: Pick<CallOptions, "signal"> = {}): Promise<Reply<HealthResponses[200]>> {
     return reply(sdk.health({ client: this.client, signal: options.signal }));
   }
 
-  ready(options: CallOptions = {}): Promise<Reply<ReadyResponses[200]>> {
+  ready(options: Pick<CallOptions, "signal"> = {}): Promise<Reply<ReadyResponses[200]>> {
     return reply(sdk.ready({ client: this.client, signal: options.signal }));
   }
 
   /** One page, newest first unless `sort` says otherwise; `cursor` from the last `nextCursor`. */
-  async listTasks(query?: ListTasksData["query"], options: CallOptions = {}): Promise<Page> {
+  async listTasks(
+    query?: ListTasksData["query"],
+    options: Pick<CallOptions, "signal"> = {},
+  ): Promise<Page> {
     const answer = await reply<ListTasksResponses[200]>(
       sdk.listTasks({ client: this.client, query, headers: headers({}), signal: options.signal }),
     );
@@ -100,14 +103,17 @@ export class TodoClient {
   }
 
   /** Every page of a query, following `Link: rel="next"` to the last. */
-  pages(query?: ListQuery, options: CallOptions = {}): AsyncGenerator<TaskRead[], void, undefined> {
+  pages(
+    query?: ListQuery,
+    options: Pick<CallOptions, "signal"> = {},
+  ): AsyncGenerator<TaskRead[], void, undefined> {
     return followPages((cursor) => this.listTasks({ ...query, cursor }, options));
   }
 
   /** Every task of a query, page after page. */
   async *allTasks(
     query?: ListQuery,
-    options: CallOptions = {},
+    options: Pick<CallOptions, "signal"> = {},
   ): AsyncGenerator<TaskRead, void, undefined> {
     for await (const page of this.pages(query, options)) yield* page;
   }
@@ -210,7 +216,7 @@ export class TodoClient {
   setAllStatuses(
     body: SetAllStatusesData["body"],
     query?: SetAllStatusesData["query"],
-    options: CallOptions = {},
+    options: Pick<CallOptions, "signal"> = {},
   ): Promise<Reply<SetAllStatusesResponses[200]>> {
     return reply(
       sdk.setAllStatuses({
@@ -226,7 +232,7 @@ export class TodoClient {
   /** Deletes every task with `query.status` (clear completed). */
   deleteAll(
     query: DeleteAllData["query"],
-    options: CallOptions = {},
+    options: Pick<CallOptions, "signal"> = {},
   ): Promise<Reply<DeleteAllResponses[200]>> {
     return reply(
       sdk.deleteAll({ client: this.client, query, headers: headers({}), signal: options.signal }),
@@ -248,7 +254,7 @@ export class TodoClient {
   /** One page of the change feed (`since`, `limit`, `wait`); follow `cursor` while `has_more`. */
   readChanges(
     query?: ReadChangesData["query"],
-    options: CallOptions = {},
+    options: Pick<CallOptions, "signal"> = {},
   ): Promise<Reply<ReadChangesResponses[200]>> {
     return reply(
       sdk.readChanges({ client: this.client, query, headers: headers({}), signal: options.signal }),

@@ -28,6 +28,21 @@ function findRepoRoot(from: string): string {
   }
 }
 
+// Every server still running when this process ends goes with it, even if the run is cut short.
+const running = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const child of running) child.kill("SIGKILL");
+});
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => process.exit(1));
+}
+
+function track(child: ChildProcess): ChildProcess {
+  running.add(child);
+  child.once("exit", () => running.delete(child));
+  return child;
+}
+
 export interface Server {
   url: string;
   stop(): Promise<void>;
@@ -59,20 +74,22 @@ export async function startApi(settings: Record<string, string> = {}): Promise<S
   });
   const log = join(folder, "server.log");
   const output = openSync(log, "w");
-  const child = spawn(
-    join(venvBin, "uvicorn"),
-    [
-      "todo.main:create_app",
-      "--factory",
-      "--host",
-      "127.0.0.1",
-      "--port",
-      String(port),
-      "--no-access-log",
-      "--timeout-graceful-shutdown",
-      "1",
-    ],
-    { cwd: folder, env, stdio: ["ignore", output, output] },
+  const child = track(
+    spawn(
+      join(venvBin, "uvicorn"),
+      [
+        "todo.main:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        String(port),
+        "--no-access-log",
+        "--timeout-graceful-shutdown",
+        "1",
+      ],
+      { cwd: folder, env, stdio: ["ignore", output, output] },
+    ),
   );
   closeSync(output);
   const url = `http://127.0.0.1:${port}`;

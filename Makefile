@@ -101,6 +101,30 @@ client-check: client ## Fail if the committed client differs from a fresh genera
 client-test: install node-deps client-deps ## Run the client against the live server, on each of CLIENT_TEST_DATABASES
 	cd $(CLIENT) && for database in $(CLIENT_TEST_DATABASES); do TEST_DATABASE=$$database npm test || exit 1; done
 
+# The browser test (docs/e2e.md): the page of examples/web in Debian's Chromium, driven by
+# playwright-core, against the API as `make run` starts it; screenshots land in $(WEB)/artifacts/.
+WEB := examples/web
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: browser
+browser: ## Install Debian's chromium for the browser test if missing (make e2e does)
+	@test -x $(CHROMIUM) || { $(SUDO) apt-get update -qq && \
+		$(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+.PHONY: web-deps
+web-deps: $(WEB)/node_modules/.package-lock.json ## Install the locked npm packages of examples/web (esbuild, playwright-core, TypeScript, Prettier)
+
+$(WEB)/node_modules/.package-lock.json: $(WEB)/package-lock.json $(WEB)/package.json
+	cd $(WEB) && npm ci --no-audit --no-fund
+	touch $@
+
+.PHONY: e2e
+e2e: install node-deps client-deps web-deps browser ## Drive examples/web in headless Chromium: header mode with live sync, JWT mode with Better Auth, /docs offline
+	cd $(CLIENT) && npm run --silent build
+	cd $(WEB) && npm run --silent format:check && npm run --silent typecheck && npm run --silent build
+	cd $(WEB) && npm test
+	@echo "make e2e: screenshots, logs and network records in $(WEB)/artifacts/"
+
 .PHONY: fuzz
 fuzz: install ## Run schemathesis against the live app on SQLite and PostgreSQL (FUZZ_MAX_TIME s each)
 	cd backend && $(UV) run --locked python scripts/fuzz.py

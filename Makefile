@@ -72,6 +72,35 @@ $(BETTER_AUTH)/node_modules/.package-lock.json: $(BETTER_AUTH)/package-lock.json
 	cd $(BETTER_AUTH) && npm ci --no-audit --no-fund
 	touch $@
 
+# The TypeScript client (docs/client.md): generated from the committed contract, with the
+# databases `client-test` runs it against, one after the other.
+CLIENT := clients/typescript
+CLIENT_TEST_DATABASES ?= sqlite postgresql
+
+.PHONY: client-deps
+client-deps: $(CLIENT)/node_modules/.package-lock.json ## Install the client's locked npm packages (the generator, TypeScript, Prettier)
+
+$(CLIENT)/node_modules/.package-lock.json: $(CLIENT)/package-lock.json $(CLIENT)/package.json
+	cd $(CLIENT) && npm ci --no-audit --no-fund
+	touch $@
+
+.PHONY: client
+client: client-deps ## Regenerate the TypeScript client from the committed OpenAPI contract
+	cd $(CLIENT) && npm run --silent generate
+
+.PHONY: client-check
+client-check: client ## Fail if the committed client differs from a fresh generation; tsc --noEmit (strict); Prettier
+	@if [ -n "$$(git status --porcelain -- $(CLIENT)/src/generated)" ]; then \
+		git status --short -- $(CLIENT)/src/generated >&2; \
+		echo "make client-check: $(CLIENT)/src/generated is not what the contract generates: run make client and commit it" >&2; \
+		exit 1; \
+	fi
+	cd $(CLIENT) && npm run --silent typecheck && npm run --silent format:check
+
+.PHONY: client-test
+client-test: install node-deps client-deps ## Run the client against the live server, on each of CLIENT_TEST_DATABASES
+	cd $(CLIENT) && for database in $(CLIENT_TEST_DATABASES); do TEST_DATABASE=$$database npm test || exit 1; done
+
 .PHONY: fuzz
 fuzz: install ## Run schemathesis against the live app on SQLite and PostgreSQL (FUZZ_MAX_TIME s each)
 	cd backend && $(UV) run --locked python scripts/fuzz.py

@@ -93,9 +93,10 @@ export const ready = <ThrowOnError extends boolean = false>(
  * Each task at most once, in its latest state, in the order of the writes; a page never ends inside one write (so it may hold more than `limit`). Start again without `since` after a 410.
  */
 export const readChanges = <ThrowOnError extends boolean = false>(
-  options: Options<ReadChangesData, ThrowOnError>,
+  options?: Options<ReadChangesData, ThrowOnError>,
 ) =>
-  (options.client ?? client).get<ReadChangesResponses, ReadChangesErrors, ThrowOnError>({
+  (options?.client ?? client).get<ReadChangesResponses, ReadChangesErrors, ThrowOnError>({
+    security: [{ scheme: "bearer", type: "http" }],
     url: "/api/tasks/changes",
     ...options,
   });
@@ -106,9 +107,10 @@ export const readChanges = <ThrowOnError extends boolean = false>(
  * `changes` events (`id` is the cursor after them, `data` is `{"changes": [...]}` with the feed's elements), first catching up from `Last-Event-ID`, else `since`, else the snapshot; then one `ready` event (`data: {"cursor": "..."}`), then one `changes` event per write. A comment line at every heartbeat. The server ends the stream after a while (and when the token expires); reconnect with `Last-Event-ID`.
  */
 export const streamChanges = <ThrowOnError extends boolean = false>(
-  options: Options<StreamChangesData, ThrowOnError, StreamChangesResponse>,
+  options?: Options<StreamChangesData, ThrowOnError, StreamChangesResponse>,
 ) =>
-  (options.client ?? client).sse.get<StreamChangesResponses, StreamChangesErrors, ThrowOnError>({
+  (options?.client ?? client).sse.get<StreamChangesResponses, StreamChangesErrors, ThrowOnError>({
+    security: [{ scheme: "bearer", type: "http" }],
     url: "/api/tasks/stream",
     ...options,
   });
@@ -122,6 +124,7 @@ export const deleteAll = <ThrowOnError extends boolean = false>(
   options: Options<DeleteAllData, ThrowOnError>,
 ) =>
   (options.client ?? client).delete<DeleteAllResponses, DeleteAllErrors, ThrowOnError>({
+    security: [{ scheme: "bearer", type: "http" }],
     url: "/api/tasks",
     ...options,
   });
@@ -130,9 +133,10 @@ export const deleteAll = <ThrowOnError extends boolean = false>(
  * List the caller's tasks, newest first (or in another order)
  */
 export const listTasks = <ThrowOnError extends boolean = false>(
-  options: Options<ListTasksData, ThrowOnError>,
+  options?: Options<ListTasksData, ThrowOnError>,
 ) =>
-  (options.client ?? client).get<ListTasksResponses, ListTasksErrors, ThrowOnError>({
+  (options?.client ?? client).get<ListTasksResponses, ListTasksErrors, ThrowOnError>({
+    security: [{ scheme: "bearer", type: "http" }],
     url: "/api/tasks",
     ...options,
   });
@@ -146,6 +150,7 @@ export const setAllStatuses = <ThrowOnError extends boolean = false>(
   options: Options<SetAllStatusesData, ThrowOnError>,
 ) =>
   (options.client ?? client).patch<SetAllStatusesResponses, SetAllStatusesErrors, ThrowOnError>({
+    security: [{ scheme: "bearer", type: "http" }],
     url: "/api/tasks",
     ...options,
     headers: {
@@ -161,6 +166,7 @@ export const createTask = <ThrowOnError extends boolean = false>(
   options: Options<CreateTaskData, ThrowOnError>,
 ) =>
   (options.client ?? client).post<CreateTaskResponses, CreateTaskErrors, ThrowOnError>({
+    security: [{ scheme: "bearer", type: "http" }],
     url: "/api/tasks",
     ...options,
     headers: {
@@ -175,9 +181,10 @@ export const createTask = <ThrowOnError extends boolean = false>(
  * The `ETag` changes whenever a count does; with `If-None-Match` an unchanged summary is a 304, so polling it is cheap.
  */
 export const summarise = <ThrowOnError extends boolean = false>(
-  options: Options<SummariseData, ThrowOnError>,
+  options?: Options<SummariseData, ThrowOnError>,
 ) =>
-  (options.client ?? client).get<SummariseResponses, SummariseErrors, ThrowOnError>({
+  (options?.client ?? client).get<SummariseResponses, SummariseErrors, ThrowOnError>({
+    security: [{ scheme: "bearer", type: "http" }],
     url: "/api/tasks/summary",
     ...options,
   });
@@ -191,6 +198,7 @@ export const deleteTask = <ThrowOnError extends boolean = false>(
   options: Options<DeleteTaskData, ThrowOnError>,
 ) =>
   (options.client ?? client).delete<DeleteTaskResponses, DeleteTaskErrors, ThrowOnError>({
+    security: [{ scheme: "bearer", type: "http" }],
     url: "/api/tasks/{task_id}",
     ...options,
   });
@@ -202,6 +210,7 @@ export const getTask = <ThrowOnError extends boolean = false>(
   options: Options<GetTaskData, ThrowOnError>,
 ) =>
   (options.client ?? client).get<GetTaskResponses, GetTaskErrors, ThrowOnError>({
+    security: [{ scheme: "bearer", type: "http" }],
     url: "/api/tasks/{task_id}",
     ...options,
   });
@@ -215,6 +224,7 @@ export const updateTask = <ThrowOnError extends boolean = false>(
   options: Options<UpdateTaskData, ThrowOnError>,
 ) =>
   (options.client ?? client).put<UpdateTaskResponses, UpdateTaskErrors, ThrowOnError>({
+    security: [{ scheme: "bearer", type: "http" }],
     url: "/api/tasks/{task_id}",
     ...options,
     headers: {
@@ -232,6 +242,7 @@ export const toggleTask = <ThrowOnError extends boolean = false>(
   options: Options<ToggleTaskData, ThrowOnError>,
 ) =>
   (options.client ?? client).patch<ToggleTaskResponses, ToggleTaskErrors, ThrowOnError>({
+    security: [{ scheme: "bearer", type: "http" }],
     url: "/api/tasks/{task_id}/complete",
     ...options,
   });
@@ -245,6 +256,7 @@ export const moveTask = <ThrowOnError extends boolean = false>(
   options: Options<MoveTaskData, ThrowOnError>,
 ) =>
   (options.client ?? client).post<MoveTaskResponses, MoveTaskErrors, ThrowOnError>({
+    security: [{ scheme: "bearer", type: "http" }],
     url: "/api/tasks/{task_id}/move",
     ...options,
     headers: {

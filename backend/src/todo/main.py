@@ -204,12 +204,14 @@ def _purges(settings: Settings, database: Database) -> tuple[list[PurgeJob], flo
 
 
 def _add_routes(app: FastAPI, limiter: Limiter | None) -> None:
+    rate_limited = [Depends(enforce_rate_limit)] if limiter is not None else []
+    # The routes most requests take come first: the router tries each in turn, and each
+    # included router twice (FastAPI 0.165 matches a request to it, then inside it). No
+    # task id is `changes` or `stream`, so the sync routes may come after the tasks'.
+    app.include_router(tasks_router.router, dependencies=rate_limited)
+    app.include_router(sync_router.router, dependencies=rate_limited)
     app.include_router(health.router)
     install_docs(app)
-    rate_limited = [Depends(enforce_rate_limit)] if limiter is not None else []
-    # Before the task routes: /api/tasks/changes is no task id.
-    app.include_router(sync_router.router, dependencies=rate_limited)
-    app.include_router(tasks_router.router, dependencies=rate_limited)
 
 
 def _add_middleware(

@@ -66,56 +66,6 @@ export type Options<
 };
 
 /**
- * Liveness: the process answers
- */
-export const health = <ThrowOnError extends boolean = false>(
-  options?: Options<HealthData, ThrowOnError>,
-) =>
-  (options?.client ?? client).get<HealthResponses, unknown, ThrowOnError>({
-    url: "/health",
-    ...options,
-  });
-
-/**
- * Readiness: the database answers a trivial query in time
- */
-export const ready = <ThrowOnError extends boolean = false>(
-  options?: Options<ReadyData, ThrowOnError>,
-) =>
-  (options?.client ?? client).get<ReadyResponses, ReadyErrors, ThrowOnError>({
-    url: "/health/ready",
-    ...options,
-  });
-
-/**
- * What changed in the caller's tasks since a cursor
- *
- * Each task at most once, in its latest state, in the order of the writes; a page never ends inside one write (so it may hold more than `limit`). Start again without `since` after a 410.
- */
-export const readChanges = <ThrowOnError extends boolean = false>(
-  options?: Options<ReadChangesData, ThrowOnError>,
-) =>
-  (options?.client ?? client).get<ReadChangesResponses, ReadChangesErrors, ThrowOnError>({
-    security: [{ scheme: "bearer", type: "http" }],
-    url: "/api/tasks/changes",
-    ...options,
-  });
-
-/**
- * The caller's changes, live, as Server-Sent Events
- *
- * `changes` events (`id` is the cursor after them, `data` is `{"changes": [...]}` with the feed's elements), first catching up from `Last-Event-ID`, else `since`, else the snapshot; then one `ready` event (`data: {"cursor": "..."}`), then one `changes` event per write. A comment line at every heartbeat. The server ends the stream after a while (and when the token expires); reconnect with `Last-Event-ID`.
- */
-export const streamChanges = <ThrowOnError extends boolean = false>(
-  options?: Options<StreamChangesData, ThrowOnError, StreamChangesResponse>,
-) =>
-  (options?.client ?? client).sse.get<StreamChangesResponses, StreamChangesErrors, ThrowOnError>({
-    security: [{ scheme: "bearer", type: "http" }],
-    url: "/api/tasks/stream",
-    ...options,
-  });
-
-/**
  * Delete all the caller's tasks with one status
  *
  * Clear completed (or pending), in one statement. One change in the sync feed.
@@ -263,4 +213,54 @@ export const moveTask = <ThrowOnError extends boolean = false>(
       "Content-Type": "application/json",
       ...options.headers,
     },
+  });
+
+/**
+ * What changed in the caller's tasks since a cursor
+ *
+ * Each task at most once, in its latest state, in the order of the writes; a page never ends inside one write (so it may hold more than `limit`). Start again without `since` after a 410.
+ */
+export const readChanges = <ThrowOnError extends boolean = false>(
+  options?: Options<ReadChangesData, ThrowOnError>,
+) =>
+  (options?.client ?? client).get<ReadChangesResponses, ReadChangesErrors, ThrowOnError>({
+    security: [{ scheme: "bearer", type: "http" }],
+    url: "/api/tasks/changes",
+    ...options,
+  });
+
+/**
+ * The caller's changes, live, as Server-Sent Events
+ *
+ * `changes` events (`id` is the cursor after them, `data` is `{"changes": [...]}` with the feed's elements), first catching up from `Last-Event-ID`, else `since`, else the snapshot; then one `ready` event (`data: {"cursor": "..."}`), then one `changes` event per write. A comment line at every heartbeat. The server ends the stream after a while (and when the token expires); reconnect with `Last-Event-ID`.
+ */
+export const streamChanges = <ThrowOnError extends boolean = false>(
+  options?: Options<StreamChangesData, ThrowOnError, StreamChangesResponse>,
+) =>
+  (options?.client ?? client).sse.get<StreamChangesResponses, StreamChangesErrors, ThrowOnError>({
+    security: [{ scheme: "bearer", type: "http" }],
+    url: "/api/tasks/stream",
+    ...options,
+  });
+
+/**
+ * Liveness: the process answers
+ */
+export const health = <ThrowOnError extends boolean = false>(
+  options?: Options<HealthData, ThrowOnError>,
+) =>
+  (options?.client ?? client).get<HealthResponses, unknown, ThrowOnError>({
+    url: "/health",
+    ...options,
+  });
+
+/**
+ * Readiness: the database answers a trivial query in time
+ */
+export const ready = <ThrowOnError extends boolean = false>(
+  options?: Options<ReadyData, ThrowOnError>,
+) =>
+  (options?.client ?? client).get<ReadyResponses, ReadyErrors, ThrowOnError>({
+    url: "/health/ready",
+    ...options,
   });

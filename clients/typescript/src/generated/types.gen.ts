@@ -251,234 +251,6 @@ export type Problem = {
   request_id: string;
 };
 
-export type HealthData = {
-  body?: never;
-  headers?: {
-    /**
-     * Names the request in its log line, its response and any problem body: kept when it is 1 to 128 of `A-Z a-z 0-9 . _ : -`, else replaced by a new one (never refused).
-     */
-    "X-Request-ID"?: string;
-  };
-  path?: never;
-  query?: never;
-  url: "/health";
-};
-
-export type HealthResponses = {
-  /**
-   * Successful Response
-   */
-  200: Health;
-};
-
-export type HealthResponse = HealthResponses[keyof HealthResponses];
-
-export type ReadyData = {
-  body?: never;
-  headers?: {
-    /**
-     * Names the request in its log line, its response and any problem body: kept when it is 1 to 128 of `A-Z a-z 0-9 . _ : -`, else replaced by a new one (never refused).
-     */
-    "X-Request-ID"?: string;
-  };
-  path?: never;
-  query?: never;
-  url: "/health/ready";
-};
-
-export type ReadyErrors = {
-  /**
-   * Service Unavailable
-   */
-  503: Problem;
-};
-
-export type ReadyError = ReadyErrors[keyof ReadyErrors];
-
-export type ReadyResponses = {
-  /**
-   * Successful Response
-   */
-  200: Readiness;
-};
-
-export type ReadyResponse = ReadyResponses[keyof ReadyResponses];
-
-export type ReadChangesData = {
-  body?: never;
-  headers?: {
-    /**
-     * X-User-Id
-     *
-     * The calling user's id, a UUID (8-4-4-4-12 hex digits).
-     */
-    "X-User-ID"?: string;
-    /**
-     * Names the request in its log line, its response and any problem body: kept when it is 1 to 128 of `A-Z a-z 0-9 . _ : -`, else replaced by a new one (never refused).
-     */
-    "X-Request-ID"?: string;
-  };
-  path?: never;
-  query?: {
-    /**
-     * Since
-     *
-     * Where to start: a `cursor` from an earlier answer (or an event's id). Without it, the snapshot: every live task.
-     */
-    since?: string | null;
-    /**
-     * Limit
-     *
-     * Changes per page.
-     */
-    limit?: number;
-    /**
-     * Wait
-     *
-     * Seconds to hold the request when nothing is newer (long polling).
-     */
-    wait?: number;
-  };
-  url: "/api/tasks/changes";
-};
-
-export type ReadChangesErrors = {
-  /**
-   * Bad Request
-   */
-  400: Problem;
-  /**
-   * Unauthorized
-   */
-  401: Problem;
-  /**
-   * Gone
-   */
-  410: Problem;
-  /**
-   * Unprocessable Entity
-   */
-  422: Problem;
-  /**
-   * Too Many Requests: this user is over the per-user rate limit (only when RATE_LIMIT is set).
-   */
-  429: Problem;
-  /**
-   * Internal Server Error
-   */
-  500: Problem;
-  /**
-   * Service Unavailable
-   */
-  503: Problem;
-};
-
-export type ReadChangesError = ReadChangesErrors[keyof ReadChangesErrors];
-
-export type ReadChangesResponses = {
-  /**
-   * The changes after `since`, and the cursor to read on from.
-   */
-  200: {
-    changes: Array<
-      | {
-          op: "upsert";
-          task: TaskRead;
-        }
-      | {
-          op: "delete";
-          id: string;
-        }
-    >;
-    cursor: string;
-    has_more: boolean;
-  };
-};
-
-export type ReadChangesResponse = ReadChangesResponses[keyof ReadChangesResponses];
-
-export type StreamChangesData = {
-  body?: never;
-  headers?: {
-    /**
-     * The id of the last event received: the stream resumes after it.
-     */
-    "Last-Event-ID"?: string;
-    /**
-     * X-User-Id
-     *
-     * The calling user's id, a UUID (8-4-4-4-12 hex digits).
-     */
-    "X-User-ID"?: string;
-    /**
-     * Names the request in its log line, its response and any problem body: kept when it is 1 to 128 of `A-Z a-z 0-9 . _ : -`, else replaced by a new one (never refused).
-     */
-    "X-Request-ID"?: string;
-  };
-  path?: never;
-  query?: {
-    /**
-     * Since
-     *
-     * Where to start: a `cursor` from an earlier answer (or an event's id). Without it, the snapshot: every live task.
-     */
-    since?: string | null;
-  };
-  url: "/api/tasks/stream";
-};
-
-export type StreamChangesErrors = {
-  /**
-   * Bad Request
-   */
-  400: Problem;
-  /**
-   * Unauthorized
-   */
-  401: Problem;
-  /**
-   * Gone
-   */
-  410: Problem;
-  /**
-   * Unprocessable Entity
-   */
-  422: Problem;
-  /**
-   * Too Many Requests: this user is over the per-user rate limit (only when RATE_LIMIT is set).
-   */
-  429: Problem;
-  /**
-   * Internal Server Error
-   */
-  500: Problem;
-  /**
-   * Service Unavailable
-   */
-  503: Problem;
-};
-
-export type StreamChangesError = StreamChangesErrors[keyof StreamChangesErrors];
-
-export type StreamChangesResponses = {
-  /**
-   * The event stream.
-   */
-  200: {
-    event: "changes" | "ready";
-    /**
-     * On `changes`: the cursor after them, to resume from.
-     */
-    id?: string;
-    /**
-     * `changes`: `{"changes": [...]}`, the feed's elements; `ready`: `{"cursor": "..."}`.
-     */
-    data: string;
-  };
-};
-
-export type StreamChangesResponse = StreamChangesResponses[keyof StreamChangesResponses];
-
 export type DeleteAllData = {
   body?: never;
   headers?: {
@@ -1240,3 +1012,231 @@ export type MoveTaskResponses = {
 };
 
 export type MoveTaskResponse = MoveTaskResponses[keyof MoveTaskResponses];
+
+export type ReadChangesData = {
+  body?: never;
+  headers?: {
+    /**
+     * X-User-Id
+     *
+     * The calling user's id, a UUID (8-4-4-4-12 hex digits).
+     */
+    "X-User-ID"?: string;
+    /**
+     * Names the request in its log line, its response and any problem body: kept when it is 1 to 128 of `A-Z a-z 0-9 . _ : -`, else replaced by a new one (never refused).
+     */
+    "X-Request-ID"?: string;
+  };
+  path?: never;
+  query?: {
+    /**
+     * Since
+     *
+     * Where to start: a `cursor` from an earlier answer (or an event's id). Without it, the snapshot: every live task.
+     */
+    since?: string | null;
+    /**
+     * Limit
+     *
+     * Changes per page.
+     */
+    limit?: number;
+    /**
+     * Wait
+     *
+     * Seconds to hold the request when nothing is newer (long polling).
+     */
+    wait?: number;
+  };
+  url: "/api/tasks/changes";
+};
+
+export type ReadChangesErrors = {
+  /**
+   * Bad Request
+   */
+  400: Problem;
+  /**
+   * Unauthorized
+   */
+  401: Problem;
+  /**
+   * Gone
+   */
+  410: Problem;
+  /**
+   * Unprocessable Entity
+   */
+  422: Problem;
+  /**
+   * Too Many Requests: this user is over the per-user rate limit (only when RATE_LIMIT is set).
+   */
+  429: Problem;
+  /**
+   * Internal Server Error
+   */
+  500: Problem;
+  /**
+   * Service Unavailable
+   */
+  503: Problem;
+};
+
+export type ReadChangesError = ReadChangesErrors[keyof ReadChangesErrors];
+
+export type ReadChangesResponses = {
+  /**
+   * The changes after `since`, and the cursor to read on from.
+   */
+  200: {
+    changes: Array<
+      | {
+          op: "upsert";
+          task: TaskRead;
+        }
+      | {
+          op: "delete";
+          id: string;
+        }
+    >;
+    cursor: string;
+    has_more: boolean;
+  };
+};
+
+export type ReadChangesResponse = ReadChangesResponses[keyof ReadChangesResponses];
+
+export type StreamChangesData = {
+  body?: never;
+  headers?: {
+    /**
+     * The id of the last event received: the stream resumes after it.
+     */
+    "Last-Event-ID"?: string;
+    /**
+     * X-User-Id
+     *
+     * The calling user's id, a UUID (8-4-4-4-12 hex digits).
+     */
+    "X-User-ID"?: string;
+    /**
+     * Names the request in its log line, its response and any problem body: kept when it is 1 to 128 of `A-Z a-z 0-9 . _ : -`, else replaced by a new one (never refused).
+     */
+    "X-Request-ID"?: string;
+  };
+  path?: never;
+  query?: {
+    /**
+     * Since
+     *
+     * Where to start: a `cursor` from an earlier answer (or an event's id). Without it, the snapshot: every live task.
+     */
+    since?: string | null;
+  };
+  url: "/api/tasks/stream";
+};
+
+export type StreamChangesErrors = {
+  /**
+   * Bad Request
+   */
+  400: Problem;
+  /**
+   * Unauthorized
+   */
+  401: Problem;
+  /**
+   * Gone
+   */
+  410: Problem;
+  /**
+   * Unprocessable Entity
+   */
+  422: Problem;
+  /**
+   * Too Many Requests: this user is over the per-user rate limit (only when RATE_LIMIT is set).
+   */
+  429: Problem;
+  /**
+   * Internal Server Error
+   */
+  500: Problem;
+  /**
+   * Service Unavailable
+   */
+  503: Problem;
+};
+
+export type StreamChangesError = StreamChangesErrors[keyof StreamChangesErrors];
+
+export type StreamChangesResponses = {
+  /**
+   * The event stream.
+   */
+  200: {
+    event: "changes" | "ready";
+    /**
+     * On `changes`: the cursor after them, to resume from.
+     */
+    id?: string;
+    /**
+     * `changes`: `{"changes": [...]}`, the feed's elements; `ready`: `{"cursor": "..."}`.
+     */
+    data: string;
+  };
+};
+
+export type StreamChangesResponse = StreamChangesResponses[keyof StreamChangesResponses];
+
+export type HealthData = {
+  body?: never;
+  headers?: {
+    /**
+     * Names the request in its log line, its response and any problem body: kept when it is 1 to 128 of `A-Z a-z 0-9 . _ : -`, else replaced by a new one (never refused).
+     */
+    "X-Request-ID"?: string;
+  };
+  path?: never;
+  query?: never;
+  url: "/health";
+};
+
+export type HealthResponses = {
+  /**
+   * Successful Response
+   */
+  200: Health;
+};
+
+export type HealthResponse = HealthResponses[keyof HealthResponses];
+
+export type ReadyData = {
+  body?: never;
+  headers?: {
+    /**
+     * Names the request in its log line, its response and any problem body: kept when it is 1 to 128 of `A-Z a-z 0-9 . _ : -`, else replaced by a new one (never refused).
+     */
+    "X-Request-ID"?: string;
+  };
+  path?: never;
+  query?: never;
+  url: "/health/ready";
+};
+
+export type ReadyErrors = {
+  /**
+   * Service Unavailable
+   */
+  503: Problem;
+};
+
+export type ReadyError = ReadyErrors[keyof ReadyErrors];
+
+export type ReadyResponses = {
+  /**
+   * Successful Response
+   */
+  200: Readiness;
+};
+
+export type ReadyResponse = ReadyResponses[keyof ReadyResponses];

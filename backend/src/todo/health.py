@@ -1,5 +1,5 @@
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from todo.deps import DatabaseDep
 from todo.http.problems import problem_docs
@@ -7,11 +7,19 @@ from todo.http.problems import problem_docs
 router = APIRouter(tags=["health"])
 
 
+# Always sent: required in the schema, as their defaults would not say.
+_ALWAYS_SENT = ConfigDict(json_schema_serialization_defaults_required=True)
+
+
 class Health(BaseModel):
+    model_config = _ALWAYS_SENT
+
     status: str = "ok"
 
 
 class Readiness(BaseModel):
+    model_config = _ALWAYS_SENT
+
     status: str = "ok"
     database: str = "ok"
 

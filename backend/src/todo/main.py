@@ -1,7 +1,7 @@
 import asyncio
 import contextlib
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from functools import partial
@@ -14,6 +14,7 @@ from todo.auth.base import Authenticator
 from todo.auth.current_user import (
     build_authenticator,
     check_caller,
+    describe_callers,
     document_callers,
     warn_if_exposed,
 )
@@ -28,7 +29,12 @@ from todo.http.middleware import (
     CrossOriginMiddleware,
     UnexpectedErrorMiddleware,
 )
-from todo.http.problems import FieldProblem, Problem, install_problem_handlers
+from todo.http.problems import (
+    FieldProblem,
+    Problem,
+    document_retry_after,
+    install_problem_handlers,
+)
 from todo.http.request_context import (
     REQUEST_ID_HEADER,
     RequestContextMiddleware,
@@ -46,16 +52,24 @@ from todo.sync.stream import Streams
 from todo.tasks import router as tasks_router
 from todo.users.service import Users
 
+# An app that only documents itself opens no database.
+_NO_DATABASE = "sqlite:///:memory:"
+
 
 def create_app(
     settings: Settings | None = None,
     database: Database | None = None,
     authenticator: Authenticator | None = None,
+    *,
+    documented_modes: Sequence[Authenticator] = (),
 ) -> FastAPI:
+    """`documented_modes`: whose credentials the OpenAPI document shows, when not only the
+    app's own mode (the committed contract shows every mode's)."""
     settings = settings or get_settings()
     configure_logging(settings)
     database = database or Database(settings.database_url, settings)
     authenticator = authenticator or build_authenticator(settings)
+    documented_modes = documented_modes or [authenticator]
     metrics: Metrics | None = None
     limiter = (
         create_limiter(settings.rate_limit, settings.redis_url, settings.redis_key_prefix)
@@ -93,7 +107,8 @@ def create_app(
         version="1.0.0",
         summary="Each user's tasks, stored in PostgreSQL or SQLite.",
         description=(
-            f"{authenticator.description} Errors are RFC 9457 `application/problem+json` documents."
+            f"{describe_callers(documented_modes)} "
+            "Errors are RFC 9457 `application/problem+json` documents."
         ),
         lifespan=lifespan,
         # Served by todo.http.docs from the app's own files, not FastAPI's CDN.
@@ -123,22 +138,41 @@ def create_app(
 
     _add_middleware(app, settings, authenticator, limiter=limiter, metrics=metrics)
 
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = FastAPI.openapi(app)
-            schemas = schema.setdefault("components", {}).setdefault("schemas", {})
-            for model in (Problem, FieldProblem):
-                model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-                schemas.update(model_schema.pop("$defs", {}))
-                schemas[model.__name__] = model_schema
-            document_callers(schema, authenticator)
-            document_request_id(schema)
-            _document_rate_limit_headers(schema)
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = partial(_openapi, app, documented_modes)  # type: ignore[method-assign]
     return app
+
+
+def openapi_contract() -> dict[str, Any]:
+    """The committed contract: the API as a server in either mode serves it.
+
+    Each mode's credentials are an alternative, so that one client generated from
+    it serves production (JWT mode: a bearer token) and development (header mode:
+    X-User-ID) alike.
+    """
+    header = Settings(database_url=_NO_DATABASE, auth_mode="header")
+    # Never fetched: only how JWT mode documents its callers is read.
+    jwt = Settings(
+        database_url=_NO_DATABASE, auth_mode="jwt", auth_jwks_url="https://issuer.invalid/jwks"
+    )
+    modes = [build_authenticator(jwt), build_authenticator(header)]
+    return create_app(header, documented_modes=modes).openapi()
+
+
+def _openapi(app: FastAPI, documented_modes: Sequence[Authenticator]) -> dict[str, Any]:
+    """FastAPI's document, with what its routes' signatures cannot say; built once."""
+    if app.openapi_schema is None:
+        schema = FastAPI.openapi(app)
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in (Problem, FieldProblem):
+            model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas.update(model_schema.pop("$defs", {}))
+            schemas[model.__name__] = model_schema
+        document_callers(schema, documented_modes)
+        document_request_id(schema)
+        document_retry_after(schema)
+        _document_rate_limit_headers(schema)
+        app.openapi_schema = schema
+    return app.openapi_schema
 
 
 def _start_background(
@@ -170,12 +204,14 @@ def _purges(settings: Settings, database: Database) -> tuple[list[PurgeJob], flo
 
 
 def _add_routes(app: FastAPI, limiter: Limiter | None) -> None:
+    rate_limited = [Depends(enforce_rate_limit)] if limiter is not None else []
+    # The routes most requests take come first: the router tries each in turn, and each
+    # included router twice (FastAPI 0.165 matches a request to it, then inside it). No
+    # task id is `changes` or `stream`, so the sync routes may come after the tasks'.
+    app.include_router(tasks_router.router, dependencies=rate_limited)
+    app.include_router(sync_router.router, dependencies=rate_limited)
     app.include_router(health.router)
     install_docs(app)
-    rate_limited = [Depends(enforce_rate_limit)] if limiter is not None else []
-    # Before the task routes: /api/tasks/changes is no task id.
-    app.include_router(sync_router.router, dependencies=rate_limited)
-    app.include_router(tasks_router.router, dependencies=rate_limited)
 
 
 def _add_middleware(

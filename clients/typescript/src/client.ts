@@ -282,9 +282,9 @@ const everyOperation: [Missing] extends [never] ? true : Missing = true;
 void everyOperation;
 
 /**
- * The headers of one call, typed as the operation's. The contract may list `X-User-ID` among
- * them (header mode's contract does); the credentials are not the caller's to pass on each call,
- * though: the authenticated `fetch` adds them, in either mode.
+ * The headers of one call, typed as the operation's. The contract lists `X-User-ID` among them
+ * (optional: header mode's credential); the credentials are not the caller's to pass on each
+ * call, though: the authenticated `fetch` adds them, in either mode.
  */
 function headers<T>(values: Record<string, string | undefined>): T {
   return Object.fromEntries(Object.entries(values).filter(([, value]) => value !== undefined)) as T;

@@ -20,6 +20,8 @@ Caller = UUID | Subject
 class Authenticator(Protocol):
     # The request header that carries the credentials (CORS must allow it).
     credential_header: str
+    # The AUTH_MODE it serves.
+    mode: str
     # One sentence for the API's description.
     description: str
 
@@ -27,21 +29,15 @@ class Authenticator(Protocol):
         """The caller, or a `TodoError` saying why the credentials are refused."""
         ...
 
-    def document(self, schema: dict[str, Any], operations: list[dict[str, Any]]) -> None:
-        """Describe the credentials in the OpenAPI schema and these operations."""
+    def document(
+        self, schema: dict[str, Any], operations: list[dict[str, Any]], *, only_mode: bool
+    ) -> None:
+        """Describe the credentials in the OpenAPI schema and these operations.
+
+        `only_mode`: as the one way in, as a server documents itself; else as one mode
+        of several, as the committed contract does for a client of every mode.
+        """
         ...
-
-
-# The order FastAPI writes an operation's fields in, kept for a stable contract.
-_OPERATION_FIELDS = ("security", "parameters", "requestBody", "callbacks", "responses")
-
-
-def add_operation_field(operation: dict[str, Any], field: str, value: Any) -> None:
-    """Set `field` on an OpenAPI operation where FastAPI would have put it."""
-    later = _OPERATION_FIELDS[_OPERATION_FIELDS.index(field) + 1 :]
-    moved = {key: operation.pop(key) for key in list(operation) if key in later}
-    operation[field] = value
-    operation.update(moved)
 
 
 def requires_caller(path: str) -> bool:

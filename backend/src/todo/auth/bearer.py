@@ -5,9 +5,10 @@ from typing import Any
 
 from fastapi import Request
 
-from todo.auth.base import Subject, add_operation_field
+from todo.auth.base import Subject
 from todo.auth.errors import InvalidTokenError, MissingTokenError
 from todo.auth.tokens import TokenVerifier
+from todo.http.openapi import add_operation_field
 from todo.http.problems import problem_docs
 
 SECURITY_SCHEME = "bearerAuth"
@@ -29,6 +30,7 @@ def bearer_token(authorization: str | None) -> str:
 
 class BearerAuthenticator:
     credential_header = "Authorization"
+    mode = "jwt"
     description = (
         "Every task operation carries a JWT from the Better Auth server in "
         "`Authorization: Bearer <token>`."
@@ -45,7 +47,9 @@ class BearerAuthenticator:
         request.state.credentials_expire_at = expires_at
         return subject
 
-    def document(self, schema: dict[str, Any], operations: list[dict[str, Any]]) -> None:
+    def document(
+        self, schema: dict[str, Any], operations: list[dict[str, Any]], *, only_mode: bool
+    ) -> None:
         schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
         schemes[SECURITY_SCHEME] = {
             "type": "http",
@@ -57,6 +61,7 @@ class BearerAuthenticator:
             ),
         }
         for operation in operations:
-            add_operation_field(operation, "security", [{SECURITY_SCHEME: []}])
+            security = [*operation.get("security", []), {SECURITY_SCHEME: []}]
+            add_operation_field(operation, "security", security)
             responses = {**operation.get("responses", {}), "401": problem_docs(401)[401]}
             operation["responses"] = dict(sorted(responses.items()))

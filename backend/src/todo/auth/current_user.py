@@ -8,7 +8,7 @@ once, by `build_authenticator`.
 import ipaddress
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, NamedTuple
 from uuid import UUID
 
@@ -27,6 +27,7 @@ __all__ = [
     "Owner",
     "build_authenticator",
     "check_caller",
+    "describe_callers",
     "document_callers",
     "identify_caller",
     "parse_user_id",
@@ -108,8 +109,20 @@ async def _current_user(request: Request) -> UUID:
 CurrentOwner = Annotated[Owner, Depends(get_owner)]
 
 
-def document_callers(schema: dict[str, Any], authenticator: Authenticator) -> None:
-    """Show, on each operation that acts for a user, the credentials this mode reads."""
+def describe_callers(authenticators: Sequence[Authenticator]) -> str:
+    """The API description's sentence on callers: one mode's, or each of several."""
+    if len(authenticators) == 1:
+        return authenticators[0].description
+    modes = " ".join(f"`AUTH_MODE={each.mode}`: {each.description}" for each in authenticators)
+    return f"What a task operation carries depends on the server's `AUTH_MODE`. {modes}"
+
+
+def document_callers(schema: dict[str, Any], authenticators: Sequence[Authenticator]) -> None:
+    """Show, on each operation that acts for a user, the credentials these modes read.
+
+    One mode is what a server documents; several (the committed contract) are
+    alternatives, so that one client serves a server in any of them.
+    """
     operations = [
         operation
         for path, path_item in schema.get("paths", {}).items()
@@ -117,7 +130,8 @@ def document_callers(schema: dict[str, Any], authenticator: Authenticator) -> No
         for method, operation in path_item.items()
         if method in _HTTP_METHODS
     ]
-    authenticator.document(schema, operations)
+    for authenticator in authenticators:
+        authenticator.document(schema, operations, only_mode=len(authenticators) == 1)
 
 
 def _is_loopback(host: str) -> bool:

@@ -10,8 +10,8 @@ from uuid import UUID
 
 from fastapi import Request
 
-from todo.auth.base import add_operation_field
 from todo.errors import BadRequestError
+from todo.http.openapi import add_operation_field
 
 USER_ID_HEADER = "X-User-ID"
 _CANONICAL_UUID = re.compile(
@@ -54,12 +54,26 @@ def parse_user_id(raw: str | None) -> UUID:
 
 class HeaderAuthenticator:
     credential_header = USER_ID_HEADER
+    mode = "header"
     description = f"Every task operation names its user in the `{USER_ID_HEADER}` header."
 
     async def identify(self, request: Request) -> UUID:
         return parse_user_id(request.headers.get(USER_ID_HEADER))
 
-    def document(self, schema: dict[str, Any], operations: list[dict[str, Any]]) -> None:
+    def document(
+        self, schema: dict[str, Any], operations: list[dict[str, Any]], *, only_mode: bool
+    ) -> None:
+        parameter = copy.deepcopy(_PARAMETER)
+        if not only_mode:
+            # A server in another mode ignores it, so a client of every mode may leave it out.
+            parameter["required"] = False
+            parameter["description"] = (
+                f"{_DESCRIPTION} Required in header mode; ignored in JWT mode."
+            )
         for operation in operations:
-            parameters = [*operation.get("parameters", []), copy.deepcopy(_PARAMETER)]
+            parameters = [*operation.get("parameters", []), copy.deepcopy(parameter)]
             add_operation_field(operation, "parameters", parameters)
+            if not only_mode:
+                # Header mode's alternative is no security scheme: the header names the
+                # user, it proves nothing.
+                add_operation_field(operation, "security", [*operation.get("security", []), {}])

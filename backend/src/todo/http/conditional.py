@@ -13,6 +13,7 @@ ETAG_HEADER_DOC: dict[str, Any] = {
         "description": 'The task\'s version as a strong entity tag, e.g. `"3"`; send it back '
         "in `If-Match` to change the task only if nobody else has, or in `If-None-Match` "
         "to get a 304 while it is unchanged.",
+        "required": True,
         "schema": {"type": "string"},
     }
 }

@@ -11,14 +11,17 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
+from pydantic.json_schema import SkipJsonSchema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match
 
 from todo.errors import InvalidFieldError, TodoError
+from todo.http.openapi import no_default
 from todo.http.request_context import current_request_id
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+RETRY_AFTER_HEADER = "Retry-After"
 VALIDATION_PROBLEM_TYPE = "urn:todo:problem:validation"
 MALFORMED_BODY_PROBLEM_TYPE = "urn:todo:problem:malformed-body"
 
@@ -29,27 +32,33 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 class FieldProblem(BaseModel):
     loc: list[str | int] = Field(description="Where: the request part, then the field path.")
-    pointer: str | None = Field(
-        default=None, description="JSON Pointer to the field, for body fields."
+    pointer: str | SkipJsonSchema[None] = Field(
+        default=None,
+        description="JSON Pointer to the field, for body fields; absent for query, path and "
+        "header fields.",
+        json_schema_extra=no_default,
     )
     detail: str = Field(description="Why the value was refused.")
     type: str = Field(description="A stable code for the kind of error.")
 
 
+# For the OpenAPI document only: `problem_response` writes the bodies, with every
+# required member.
 class Problem(BaseModel):
-    """An RFC 9457 problem details object."""
+    """An RFC 9457 problem details object: every member but `errors` is always sent."""
 
-    type: str = "about:blank"
+    type: str = Field(description="`about:blank`, or a `urn:todo:problem:` code.")
     title: str
     status: int
     detail: str
-    instance: str | None = None
-    errors: list[FieldProblem] | None = Field(
-        default=None, description="On 422 only: one entry per invalid field."
-    )
-    request_id: str | None = Field(
+    instance: str = Field(description="The request's path.")
+    errors: list[FieldProblem] | SkipJsonSchema[None] = Field(
         default=None,
-        description="The request's `X-Request-ID`, to quote when reporting a problem.",
+        description="On a validation problem only (422): one entry per invalid field.",
+        json_schema_extra=no_default,
+    )
+    request_id: str = Field(
+        description="The request's `X-Request-ID`, to quote when reporting a problem."
     )
 
 
@@ -250,3 +259,35 @@ def problem_docs(*statuses: int) -> dict[int | str, dict[str, Any]]:
             "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
         }
     return docs
+
+
+def retry_after_doc(description: str, *, required: bool) -> dict[str, Any]:
+    """An OpenAPI `headers` entry for Retry-After, in seconds."""
+    return {
+        RETRY_AFTER_HEADER: {
+            "description": description,
+            "required": required,
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    }
+
+
+def document_retry_after(schema: dict[str, Any]) -> None:
+    """Declare Retry-After on every 503: required where no write can leave its outcome unknown.
+
+    Every 503 carries it (database-unavailable, too-many-streams, keys-unavailable) but
+    write-outcome-unknown, which only a write can answer: a GET's user upsert may run twice,
+    so it is never in doubt.
+    """
+    for path_item in schema.get("paths", {}).values():
+        for method, operation in path_item.items():
+            unavailable = operation.get("responses", {}).get(str(HTTPStatus.SERVICE_UNAVAILABLE))
+            if unavailable is None:
+                continue
+            doc = retry_after_doc(
+                "Seconds to wait before trying again; on every 503 but "
+                "`urn:todo:problem:write-outcome-unknown` (read the task back before sending "
+                "that write again).",
+                required=method == "get",
+            )
+            unavailable.setdefault("headers", {}).update(doc)

@@ -5,6 +5,7 @@ stream per request, and runs the app in another context, so a context variable
 set there would not reach the handlers.
 """
 
+import copy
 import logging
 import os
 import re
@@ -16,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 from fastapi.routing import iter_route_contexts
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from todo.http.openapi import add_operation_field
 
 if TYPE_CHECKING:
     from todo.http.metrics import Metrics
@@ -38,7 +41,18 @@ _REQUEST_ID_HEADER_KEY = REQUEST_ID_HEADER.lower().encode()
 
 
 def document_request_id(schema: dict[str, Any]) -> None:
-    """Declare the X-Request-ID header on every response in an OpenAPI document."""
+    """Declare X-Request-ID on every request and response in an OpenAPI document."""
+    parameter = {
+        "name": REQUEST_ID_HEADER,
+        "in": "header",
+        "required": False,
+        "description": (
+            "Names the request in its log line, its response and any problem body: kept "
+            "when it is 1 to 128 of `A-Z a-z 0-9 . _ : -`, else replaced by a new one "
+            "(never refused)."
+        ),
+        "schema": {"type": "string"},
+    }
     headers = schema.setdefault("components", {}).setdefault("headers", {})
     headers[REQUEST_ID_HEADER] = {
         "description": (
@@ -51,6 +65,8 @@ def document_request_id(schema: dict[str, Any]) -> None:
     reference = f"#/components/headers/{REQUEST_ID_HEADER}"
     for operations in schema.get("paths", {}).values():
         for operation in operations.values():
+            parameters = [*operation.get("parameters", []), copy.deepcopy(parameter)]
+            add_operation_field(operation, "parameters", parameters)
             for response in operation.get("responses", {}).values():
                 response.setdefault("headers", {})[REQUEST_ID_HEADER] = {"$ref": reference}
 

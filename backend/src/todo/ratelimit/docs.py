@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from todo.http.problems import problem_docs
+from todo.http.problems import problem_docs, retry_after_doc
 
 RATE_LIMIT_HEADER_DOCS: dict[str, Any] = {
     "RateLimit-Policy": {
@@ -18,12 +18,9 @@ RATE_LIMIT_HEADER_DOCS: dict[str, Any] = {
     },
 }
 
-RETRY_AFTER_HEADER_DOC: dict[str, Any] = {
-    "Retry-After": {
-        "description": "Seconds until the next request will be accepted.",
-        "schema": {"type": "integer", "minimum": 1},
-    }
-}
+RETRY_AFTER_HEADER_DOC = retry_after_doc(
+    "Seconds until the next request will be accepted.", required=True
+)
 
 RATE_LIMITED_DOCS = problem_docs(429)
 RATE_LIMITED_DOCS[429]["description"] = (

@@ -6,7 +6,11 @@ from todo.http.conditional import ETAG_HEADER_DOC
 from todo.http.problems import problem_docs
 
 LOCATION_HEADER_DOC: dict[str, Any] = {
-    "Location": {"description": "The new task's URL.", "schema": {"type": "string"}}
+    "Location": {
+        "description": "The new task's URL.",
+        "required": True,
+        "schema": {"type": "string"},
+    }
 }
 
 

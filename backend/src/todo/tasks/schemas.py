@@ -13,6 +13,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from todo.http.openapi import no_default
 from todo.tasks.models import DESCRIPTION_MAX_LENGTH, TITLE_MAX_LENGTH, TaskStatus
 
 # The rules below, also written as JSON Schema patterns, so that the published
@@ -94,7 +95,11 @@ class TaskCreate(BaseModel):
 
     title: Title
     description: Description | None = None
-    status: TaskStatus = TaskStatus.PENDING
+    status: TaskStatus = Field(
+        default=TaskStatus.PENDING,
+        description="`pending` when left out.",
+        json_schema_extra=no_default,
+    )
 
 
 class TaskUpdate(BaseModel):

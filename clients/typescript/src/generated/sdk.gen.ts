@@ -66,6 +66,184 @@ export type Options<
 };
 
 /**
+ * Delete all the caller's tasks with one status
+ *
+ * Clear completed (or pending), in one statement. One change in the sync feed.
+ */
+export const deleteAll = <ThrowOnError extends boolean = false>(
+  options: Options<DeleteAllData, ThrowOnError>,
+) =>
+  (options.client ?? client).delete<DeleteAllResponses, DeleteAllErrors, ThrowOnError>({
+    security: [{ scheme: "bearer", type: "http" }],
+    url: "/api/tasks",
+    ...options,
+  });
+
+/**
+ * List the caller's tasks, newest first (or in another order)
+ */
+export const listTasks = <ThrowOnError extends boolean = false>(
+  options?: Options<ListTasksData, ThrowOnError>,
+) =>
+  (options?.client ?? client).get<ListTasksResponses, ListTasksErrors, ThrowOnError>({
+    security: [{ scheme: "bearer", type: "http" }],
+    url: "/api/tasks",
+    ...options,
+  });
+
+/**
+ * Set the status of all the caller's tasks (or those with one status)
+ *
+ * Toggle all, in one statement: every matching task that is not at `status` gets it, a new version and `updated_at`. One change in the sync feed.
+ */
+export const setAllStatuses = <ThrowOnError extends boolean = false>(
+  options: Options<SetAllStatusesData, ThrowOnError>,
+) =>
+  (options.client ?? client).patch<SetAllStatusesResponses, SetAllStatusesErrors, ThrowOnError>({
+    security: [{ scheme: "bearer", type: "http" }],
+    url: "/api/tasks",
+    ...options,
+    headers: {
+      "Content-Type": "application/json",
+      ...options.headers,
+    },
+  });
+
+/**
+ * Create a task
+ */
+export const createTask = <ThrowOnError extends boolean = false>(
+  options: Options<CreateTaskData, ThrowOnError>,
+) =>
+  (options.client ?? client).post<CreateTaskResponses, CreateTaskErrors, ThrowOnError>({
+    security: [{ scheme: "bearer", type: "http" }],
+    url: "/api/tasks",
+    ...options,
+    headers: {
+      "Content-Type": "application/json",
+      ...options.headers,
+    },
+  });
+
+/**
+ * Count the caller's tasks
+ *
+ * The `ETag` changes whenever a count does; with `If-None-Match` an unchanged summary is a 304, so polling it is cheap.
+ */
+export const summarise = <ThrowOnError extends boolean = false>(
+  options?: Options<SummariseData, ThrowOnError>,
+) =>
+  (options?.client ?? client).get<SummariseResponses, SummariseErrors, ThrowOnError>({
+    security: [{ scheme: "bearer", type: "http" }],
+    url: "/api/tasks/summary",
+    ...options,
+  });
+
+/**
+ * Delete a task
+ *
+ * With `If-Match`, only if the task is still at that ETag.
+ */
+export const deleteTask = <ThrowOnError extends boolean = false>(
+  options: Options<DeleteTaskData, ThrowOnError>,
+) =>
+  (options.client ?? client).delete<DeleteTaskResponses, DeleteTaskErrors, ThrowOnError>({
+    security: [{ scheme: "bearer", type: "http" }],
+    url: "/api/tasks/{task_id}",
+    ...options,
+  });
+
+/**
+ * Get one task
+ */
+export const getTask = <ThrowOnError extends boolean = false>(
+  options: Options<GetTaskData, ThrowOnError>,
+) =>
+  (options.client ?? client).get<GetTaskResponses, GetTaskErrors, ThrowOnError>({
+    security: [{ scheme: "bearer", type: "http" }],
+    url: "/api/tasks/{task_id}",
+    ...options,
+  });
+
+/**
+ * Change some of a task's fields
+ *
+ * Fields left out keep their value; `description: null` clears it. With `If-Match`, only if the task is still at that ETag.
+ */
+export const updateTask = <ThrowOnError extends boolean = false>(
+  options: Options<UpdateTaskData, ThrowOnError>,
+) =>
+  (options.client ?? client).put<UpdateTaskResponses, UpdateTaskErrors, ThrowOnError>({
+    security: [{ scheme: "bearer", type: "http" }],
+    url: "/api/tasks/{task_id}",
+    ...options,
+    headers: {
+      "Content-Type": "application/json",
+      ...options.headers,
+    },
+  });
+
+/**
+ * Toggle a task between pending and completed
+ *
+ * With `If-Match`, only if the task is still at that ETag.
+ */
+export const toggleTask = <ThrowOnError extends boolean = false>(
+  options: Options<ToggleTaskData, ThrowOnError>,
+) =>
+  (options.client ?? client).patch<ToggleTaskResponses, ToggleTaskErrors, ThrowOnError>({
+    security: [{ scheme: "bearer", type: "http" }],
+    url: "/api/tasks/{task_id}/complete",
+    ...options,
+  });
+
+/**
+ * Move a task in the user's own order
+ *
+ * Right after another task (`{"after": "<id>"}`), or first (`{"after": null}`). A new version and ETag; with `If-Match`, only if the task is still at that ETag. List with `sort=position` to see the order.
+ */
+export const moveTask = <ThrowOnError extends boolean = false>(
+  options: Options<MoveTaskData, ThrowOnError>,
+) =>
+  (options.client ?? client).post<MoveTaskResponses, MoveTaskErrors, ThrowOnError>({
+    security: [{ scheme: "bearer", type: "http" }],
+    url: "/api/tasks/{task_id}/move",
+    ...options,
+    headers: {
+      "Content-Type": "application/json",
+      ...options.headers,
+    },
+  });
+
+/**
+ * What changed in the caller's tasks since a cursor
+ *
+ * Each task at most once, in its latest state, in the order of the writes; a page never ends inside one write (so it may hold more than `limit`). Start again without `since` after a 410.
+ */
+export const readChanges = <ThrowOnError extends boolean = false>(
+  options?: Options<ReadChangesData, ThrowOnError>,
+) =>
+  (options?.client ?? client).get<ReadChangesResponses, ReadChangesErrors, ThrowOnError>({
+    security: [{ scheme: "bearer", type: "http" }],
+    url: "/api/tasks/changes",
+    ...options,
+  });
+
+/**
+ * The caller's changes, live, as Server-Sent Events
+ *
+ * `changes` events (`id` is the cursor after them, `data` is `{"changes": [...]}` with the feed's elements), first catching up from `Last-Event-ID`, else `since`, else the snapshot; then one `ready` event (`data: {"cursor": "..."}`), then one `changes` event per write. A comment line at every heartbeat. The server ends the stream after a while (and when the token expires); reconnect with `Last-Event-ID`.
+ */
+export const streamChanges = <ThrowOnError extends boolean = false>(
+  options?: Options<StreamChangesData, ThrowOnError, StreamChangesResponse>,
+) =>
+  (options?.client ?? client).sse.get<StreamChangesResponses, StreamChangesErrors, ThrowOnError>({
+    security: [{ scheme: "bearer", type: "http" }],
+    url: "/api/tasks/stream",
+    ...options,
+  });
+
+/**
  * Liveness: the process answers
  */
 export const health = <ThrowOnError extends boolean = false>(
@@ -85,170 +263,4 @@ export const ready = <ThrowOnError extends boolean = false>(
   (options?.client ?? client).get<ReadyResponses, ReadyErrors, ThrowOnError>({
     url: "/health/ready",
     ...options,
-  });
-
-/**
- * What changed in the caller's tasks since a cursor
- *
- * Each task at most once, in its latest state, in the order of the writes; a page never ends inside one write (so it may hold more than `limit`). Start again without `since` after a 410.
- */
-export const readChanges = <ThrowOnError extends boolean = false>(
-  options: Options<ReadChangesData, ThrowOnError>,
-) =>
-  (options.client ?? client).get<ReadChangesResponses, ReadChangesErrors, ThrowOnError>({
-    url: "/api/tasks/changes",
-    ...options,
-  });
-
-/**
- * The caller's changes, live, as Server-Sent Events
- *
- * `changes` events (`id` is the cursor after them, `data` is `{"changes": [...]}` with the feed's elements), first catching up from `Last-Event-ID`, else `since`, else the snapshot; then one `ready` event (`data: {"cursor": "..."}`), then one `changes` event per write. A comment line at every heartbeat. The server ends the stream after a while (and when the token expires); reconnect with `Last-Event-ID`.
- */
-export const streamChanges = <ThrowOnError extends boolean = false>(
-  options: Options<StreamChangesData, ThrowOnError, StreamChangesResponse>,
-) =>
-  (options.client ?? client).sse.get<StreamChangesResponses, StreamChangesErrors, ThrowOnError>({
-    url: "/api/tasks/stream",
-    ...options,
-  });
-
-/**
- * Delete all the caller's tasks with one status
- *
- * Clear completed (or pending), in one statement. One change in the sync feed.
- */
-export const deleteAll = <ThrowOnError extends boolean = false>(
-  options: Options<DeleteAllData, ThrowOnError>,
-) =>
-  (options.client ?? client).delete<DeleteAllResponses, DeleteAllErrors, ThrowOnError>({
-    url: "/api/tasks",
-    ...options,
-  });
-
-/**
- * List the caller's tasks, newest first (or in another order)
- */
-export const listTasks = <ThrowOnError extends boolean = false>(
-  options: Options<ListTasksData, ThrowOnError>,
-) =>
-  (options.client ?? client).get<ListTasksResponses, ListTasksErrors, ThrowOnError>({
-    url: "/api/tasks",
-    ...options,
-  });
-
-/**
- * Set the status of all the caller's tasks (or those with one status)
- *
- * Toggle all, in one statement: every matching task that is not at `status` gets it, a new version and `updated_at`. One change in the sync feed.
- */
-export const setAllStatuses = <ThrowOnError extends boolean = false>(
-  options: Options<SetAllStatusesData, ThrowOnError>,
-) =>
-  (options.client ?? client).patch<SetAllStatusesResponses, SetAllStatusesErrors, ThrowOnError>({
-    url: "/api/tasks",
-    ...options,
-    headers: {
-      "Content-Type": "application/json",
-      ...options.headers,
-    },
-  });
-
-/**
- * Create a task
- */
-export const createTask = <ThrowOnError extends boolean = false>(
-  options: Options<CreateTaskData, ThrowOnError>,
-) =>
-  (options.client ?? client).post<CreateTaskResponses, CreateTaskErrors, ThrowOnError>({
-    url: "/api/tasks",
-    ...options,
-    headers: {
-      "Content-Type": "application/json",
-      ...options.headers,
-    },
-  });
-
-/**
- * Count the caller's tasks
- *
- * The `ETag` changes whenever a count does; with `If-None-Match` an unchanged summary is a 304, so polling it is cheap.
- */
-export const summarise = <ThrowOnError extends boolean = false>(
-  options: Options<SummariseData, ThrowOnError>,
-) =>
-  (options.client ?? client).get<SummariseResponses, SummariseErrors, ThrowOnError>({
-    url: "/api/tasks/summary",
-    ...options,
-  });
-
-/**
- * Delete a task
- *
- * With `If-Match`, only if the task is still at that ETag.
- */
-export const deleteTask = <ThrowOnError extends boolean = false>(
-  options: Options<DeleteTaskData, ThrowOnError>,
-) =>
-  (options.client ?? client).delete<DeleteTaskResponses, DeleteTaskErrors, ThrowOnError>({
-    url: "/api/tasks/{task_id}",
-    ...options,
-  });
-
-/**
- * Get one task
- */
-export const getTask = <ThrowOnError extends boolean = false>(
-  options: Options<GetTaskData, ThrowOnError>,
-) =>
-  (options.client ?? client).get<GetTaskResponses, GetTaskErrors, ThrowOnError>({
-    url: "/api/tasks/{task_id}",
-    ...options,
-  });
-
-/**
- * Change some of a task's fields
- *
- * Fields left out keep their value; `description: null` clears it. With `If-Match`, only if the task is still at that ETag.
- */
-export const updateTask = <ThrowOnError extends boolean = false>(
-  options: Options<UpdateTaskData, ThrowOnError>,
-) =>
-  (options.client ?? client).put<UpdateTaskResponses, UpdateTaskErrors, ThrowOnError>({
-    url: "/api/tasks/{task_id}",
-    ...options,
-    headers: {
-      "Content-Type": "application/json",
-      ...options.headers,
-    },
-  });
-
-/**
- * Toggle a task between pending and completed
- *
- * With `If-Match`, only if the task is still at that ETag.
- */
-export const toggleTask = <ThrowOnError extends boolean = false>(
-  options: Options<ToggleTaskData, ThrowOnError>,
-) =>
-  (options.client ?? client).patch<ToggleTaskResponses, ToggleTaskErrors, ThrowOnError>({
-    url: "/api/tasks/{task_id}/complete",
-    ...options,
-  });
-
-/**
- * Move a task in the user's own order
- *
- * Right after another task (`{"after": "<id>"}`), or first (`{"after": null}`). A new version and ETag; with `If-Match`, only if the task is still at that ETag. List with `sort=position` to see the order.
- */
-export const moveTask = <ThrowOnError extends boolean = false>(
-  options: Options<MoveTaskData, ThrowOnError>,
-) =>
-  (options.client ?? client).post<MoveTaskResponses, MoveTaskErrors, ThrowOnError>({
-    url: "/api/tasks/{task_id}/move",
-    ...options,
-    headers: {
-      "Content-Type": "application/json",
-      ...options.headers,
-    },
   });

@@ -42,7 +42,7 @@ export type Health = {
   /**
    * Status
    */
-  status?: string;
+  status: string;
 };
 
 /**
@@ -52,11 +52,11 @@ export type Readiness = {
   /**
    * Status
    */
-  status?: string;
+  status: string;
   /**
    * Database
    */
-  database?: string;
+  database: string;
 };
 
 /**
@@ -78,6 +78,9 @@ export type TaskCreate = {
    * Description
    */
   description?: string | null;
+  /**
+   * `pending` when left out.
+   */
   status?: TaskStatus;
 };
 
@@ -187,9 +190,9 @@ export type FieldProblem = {
   /**
    * Pointer
    *
-   * JSON Pointer to the field, for body fields.
+   * JSON Pointer to the field, for body fields; absent for query, path and header fields.
    */
-  pointer?: string | null;
+  pointer?: string;
   /**
    * Detail
    *
@@ -207,13 +210,15 @@ export type FieldProblem = {
 /**
  * Problem
  *
- * An RFC 9457 problem details object.
+ * An RFC 9457 problem details object: every member but `errors` is always sent.
  */
 export type Problem = {
   /**
    * Type
+   *
+   * `about:blank`, or a `urn:todo:problem:` code.
    */
-  type?: string;
+  type: string;
   /**
    * Title
    */
@@ -228,231 +233,37 @@ export type Problem = {
   detail: string;
   /**
    * Instance
+   *
+   * The request's path.
    */
-  instance?: string | null;
+  instance: string;
   /**
    * Errors
    *
-   * On 422 only: one entry per invalid field.
+   * On a validation problem only (422): one entry per invalid field.
    */
-  errors?: Array<FieldProblem> | null;
+  errors?: Array<FieldProblem>;
   /**
    * Request Id
    *
    * The request's `X-Request-ID`, to quote when reporting a problem.
    */
-  request_id?: string | null;
+  request_id: string;
 };
-
-export type HealthData = {
-  body?: never;
-  path?: never;
-  query?: never;
-  url: "/health";
-};
-
-export type HealthResponses = {
-  /**
-   * Successful Response
-   */
-  200: Health;
-};
-
-export type HealthResponse = HealthResponses[keyof HealthResponses];
-
-export type ReadyData = {
-  body?: never;
-  path?: never;
-  query?: never;
-  url: "/health/ready";
-};
-
-export type ReadyErrors = {
-  /**
-   * Service Unavailable
-   */
-  503: Problem;
-};
-
-export type ReadyError = ReadyErrors[keyof ReadyErrors];
-
-export type ReadyResponses = {
-  /**
-   * Successful Response
-   */
-  200: Readiness;
-};
-
-export type ReadyResponse = ReadyResponses[keyof ReadyResponses];
-
-export type ReadChangesData = {
-  body?: never;
-  headers: {
-    /**
-     * X-User-Id
-     *
-     * The calling user's id, a UUID (8-4-4-4-12 hex digits).
-     */
-    "X-User-ID": string;
-  };
-  path?: never;
-  query?: {
-    /**
-     * Since
-     *
-     * Where to start: a `cursor` from an earlier answer (or an event's id). Without it, the snapshot: every live task.
-     */
-    since?: string | null;
-    /**
-     * Limit
-     *
-     * Changes per page.
-     */
-    limit?: number;
-    /**
-     * Wait
-     *
-     * Seconds to hold the request when nothing is newer (long polling).
-     */
-    wait?: number;
-  };
-  url: "/api/tasks/changes";
-};
-
-export type ReadChangesErrors = {
-  /**
-   * Bad Request
-   */
-  400: Problem;
-  /**
-   * Gone
-   */
-  410: Problem;
-  /**
-   * Unprocessable Entity
-   */
-  422: Problem;
-  /**
-   * Too Many Requests: this user is over the per-user rate limit (only when RATE_LIMIT is set).
-   */
-  429: Problem;
-  /**
-   * Internal Server Error
-   */
-  500: Problem;
-  /**
-   * Service Unavailable
-   */
-  503: Problem;
-};
-
-export type ReadChangesError = ReadChangesErrors[keyof ReadChangesErrors];
-
-export type ReadChangesResponses = {
-  /**
-   * The changes after `since`, and the cursor to read on from.
-   */
-  200: {
-    changes: Array<
-      | {
-          op: "upsert";
-          task: TaskRead;
-        }
-      | {
-          op: "delete";
-          id: string;
-        }
-    >;
-    cursor: string;
-    has_more: boolean;
-  };
-};
-
-export type ReadChangesResponse = ReadChangesResponses[keyof ReadChangesResponses];
-
-export type StreamChangesData = {
-  body?: never;
-  headers: {
-    /**
-     * The id of the last event received: the stream resumes after it.
-     */
-    "Last-Event-ID"?: string;
-    /**
-     * X-User-Id
-     *
-     * The calling user's id, a UUID (8-4-4-4-12 hex digits).
-     */
-    "X-User-ID": string;
-  };
-  path?: never;
-  query?: {
-    /**
-     * Since
-     *
-     * Where to start: a `cursor` from an earlier answer (or an event's id). Without it, the snapshot: every live task.
-     */
-    since?: string | null;
-  };
-  url: "/api/tasks/stream";
-};
-
-export type StreamChangesErrors = {
-  /**
-   * Bad Request
-   */
-  400: Problem;
-  /**
-   * Gone
-   */
-  410: Problem;
-  /**
-   * Unprocessable Entity
-   */
-  422: Problem;
-  /**
-   * Too Many Requests: this user is over the per-user rate limit (only when RATE_LIMIT is set).
-   */
-  429: Problem;
-  /**
-   * Internal Server Error
-   */
-  500: Problem;
-  /**
-   * Service Unavailable
-   */
-  503: Problem;
-};
-
-export type StreamChangesError = StreamChangesErrors[keyof StreamChangesErrors];
-
-export type StreamChangesResponses = {
-  /**
-   * The event stream.
-   */
-  200: {
-    event: "changes" | "ready";
-    /**
-     * On `changes`: the cursor after them, to resume from.
-     */
-    id?: string;
-    /**
-     * `changes`: `{"changes": [...]}`, the feed's elements; `ready`: `{"cursor": "..."}`.
-     */
-    data: string;
-  };
-};
-
-export type StreamChangesResponse = StreamChangesResponses[keyof StreamChangesResponses];
 
 export type DeleteAllData = {
   body?: never;
-  headers: {
+  headers?: {
     /**
      * X-User-Id
      *
      * The calling user's id, a UUID (8-4-4-4-12 hex digits).
      */
-    "X-User-ID": string;
+    "X-User-ID"?: string;
+    /**
+     * Names the request in its log line, its response and any problem body: kept when it is 1 to 128 of `A-Z a-z 0-9 . _ : -`, else replaced by a new one (never refused).
+     */
+    "X-Request-ID"?: string;
   };
   path?: never;
   query: {
@@ -469,6 +280,10 @@ export type DeleteAllErrors = {
    * Bad Request
    */
   400: Problem;
+  /**
+   * Unauthorized
+   */
+  401: Problem;
   /**
    * Unprocessable Entity
    */
@@ -500,13 +315,17 @@ export type DeleteAllResponse = DeleteAllResponses[keyof DeleteAllResponses];
 
 export type ListTasksData = {
   body?: never;
-  headers: {
+  headers?: {
     /**
      * X-User-Id
      *
      * The calling user's id, a UUID (8-4-4-4-12 hex digits).
      */
-    "X-User-ID": string;
+    "X-User-ID"?: string;
+    /**
+     * Names the request in its log line, its response and any problem body: kept when it is 1 to 128 of `A-Z a-z 0-9 . _ : -`, else replaced by a new one (never refused).
+     */
+    "X-Request-ID"?: string;
   };
   path?: never;
   query?: {
@@ -548,6 +367,10 @@ export type ListTasksErrors = {
    */
   400: Problem;
   /**
+   * Unauthorized
+   */
+  401: Problem;
+  /**
    * Unprocessable Entity
    */
   422: Problem;
@@ -580,13 +403,17 @@ export type ListTasksResponse = ListTasksResponses[keyof ListTasksResponses];
 
 export type SetAllStatusesData = {
   body: BulkStatus;
-  headers: {
+  headers?: {
     /**
      * X-User-Id
      *
      * The calling user's id, a UUID (8-4-4-4-12 hex digits).
      */
-    "X-User-ID": string;
+    "X-User-ID"?: string;
+    /**
+     * Names the request in its log line, its response and any problem body: kept when it is 1 to 128 of `A-Z a-z 0-9 . _ : -`, else replaced by a new one (never refused).
+     */
+    "X-Request-ID"?: string;
   };
   path?: never;
   query?: {
@@ -605,6 +432,10 @@ export type SetAllStatusesErrors = {
    * Bad Request
    */
   400: Problem;
+  /**
+   * Unauthorized
+   */
+  401: Problem;
   /**
    * Request Entity Too Large
    */
@@ -644,7 +475,7 @@ export type SetAllStatusesResponse = SetAllStatusesResponses[keyof SetAllStatuse
 
 export type CreateTaskData = {
   body: TaskCreate;
-  headers: {
+  headers?: {
     /**
      * Makes a retry safe: 1 to 255 printable ASCII characters, bare or as a quoted string, unique per intended change (a UUID is ideal). A retry with the same key and body gets the first response back, with `Idempotent-Replayed: true`, and writes nothing; the same key with another body is a 422. Keys are kept for IDEMPOTENCY_TTL_SECONDS (24 h by default).
      */
@@ -654,7 +485,11 @@ export type CreateTaskData = {
      *
      * The calling user's id, a UUID (8-4-4-4-12 hex digits).
      */
-    "X-User-ID": string;
+    "X-User-ID"?: string;
+    /**
+     * Names the request in its log line, its response and any problem body: kept when it is 1 to 128 of `A-Z a-z 0-9 . _ : -`, else replaced by a new one (never refused).
+     */
+    "X-Request-ID"?: string;
   };
   path?: never;
   query?: never;
@@ -666,6 +501,10 @@ export type CreateTaskErrors = {
    * Bad Request
    */
   400: Problem;
+  /**
+   * Unauthorized
+   */
+  401: Problem;
   /**
    * Conflict: the first request with this Idempotency-Key is still being processed; retry later to get its outcome.
    */
@@ -709,7 +548,7 @@ export type CreateTaskResponse = CreateTaskResponses[keyof CreateTaskResponses];
 
 export type SummariseData = {
   body?: never;
-  headers: {
+  headers?: {
     /**
      * Answer 304 without a body if the task's ETag is one of these (weak comparison); `*` matches any existing task.
      */
@@ -719,7 +558,11 @@ export type SummariseData = {
      *
      * The calling user's id, a UUID (8-4-4-4-12 hex digits).
      */
-    "X-User-ID": string;
+    "X-User-ID"?: string;
+    /**
+     * Names the request in its log line, its response and any problem body: kept when it is 1 to 128 of `A-Z a-z 0-9 . _ : -`, else replaced by a new one (never refused).
+     */
+    "X-Request-ID"?: string;
   };
   path?: never;
   query?: never;
@@ -731,6 +574,10 @@ export type SummariseErrors = {
    * Bad Request
    */
   400: Problem;
+  /**
+   * Unauthorized
+   */
+  401: Problem;
   /**
    * Unprocessable Entity
    */
@@ -762,7 +609,7 @@ export type SummariseResponse = SummariseResponses[keyof SummariseResponses];
 
 export type DeleteTaskData = {
   body?: never;
-  headers: {
+  headers?: {
     /**
      * Change the task only if its ETag is one of these (strong comparison); `*` matches any existing task. Otherwise: 412 and nothing changes.
      */
@@ -772,7 +619,11 @@ export type DeleteTaskData = {
      *
      * The calling user's id, a UUID (8-4-4-4-12 hex digits).
      */
-    "X-User-ID": string;
+    "X-User-ID"?: string;
+    /**
+     * Names the request in its log line, its response and any problem body: kept when it is 1 to 128 of `A-Z a-z 0-9 . _ : -`, else replaced by a new one (never refused).
+     */
+    "X-Request-ID"?: string;
   };
   path: {
     /**
@@ -789,6 +640,10 @@ export type DeleteTaskErrors = {
    * Bad Request
    */
   400: Problem;
+  /**
+   * Unauthorized
+   */
+  401: Problem;
   /**
    * Not Found
    */
@@ -832,7 +687,7 @@ export type DeleteTaskResponse = DeleteTaskResponses[keyof DeleteTaskResponses];
 
 export type GetTaskData = {
   body?: never;
-  headers: {
+  headers?: {
     /**
      * Answer 304 without a body if the task's ETag is one of these (weak comparison); `*` matches any existing task.
      */
@@ -842,7 +697,11 @@ export type GetTaskData = {
      *
      * The calling user's id, a UUID (8-4-4-4-12 hex digits).
      */
-    "X-User-ID": string;
+    "X-User-ID"?: string;
+    /**
+     * Names the request in its log line, its response and any problem body: kept when it is 1 to 128 of `A-Z a-z 0-9 . _ : -`, else replaced by a new one (never refused).
+     */
+    "X-Request-ID"?: string;
   };
   path: {
     /**
@@ -859,6 +718,10 @@ export type GetTaskErrors = {
    * Bad Request
    */
   400: Problem;
+  /**
+   * Unauthorized
+   */
+  401: Problem;
   /**
    * Not Found
    */
@@ -894,7 +757,7 @@ export type GetTaskResponse = GetTaskResponses[keyof GetTaskResponses];
 
 export type UpdateTaskData = {
   body: TaskUpdate;
-  headers: {
+  headers?: {
     /**
      * Change the task only if its ETag is one of these (strong comparison); `*` matches any existing task. Otherwise: 412 and nothing changes.
      */
@@ -904,7 +767,11 @@ export type UpdateTaskData = {
      *
      * The calling user's id, a UUID (8-4-4-4-12 hex digits).
      */
-    "X-User-ID": string;
+    "X-User-ID"?: string;
+    /**
+     * Names the request in its log line, its response and any problem body: kept when it is 1 to 128 of `A-Z a-z 0-9 . _ : -`, else replaced by a new one (never refused).
+     */
+    "X-Request-ID"?: string;
   };
   path: {
     /**
@@ -921,6 +788,10 @@ export type UpdateTaskErrors = {
    * Bad Request
    */
   400: Problem;
+  /**
+   * Unauthorized
+   */
+  401: Problem;
   /**
    * Not Found
    */
@@ -972,7 +843,7 @@ export type UpdateTaskResponse = UpdateTaskResponses[keyof UpdateTaskResponses];
 
 export type ToggleTaskData = {
   body?: never;
-  headers: {
+  headers?: {
     /**
      * Change the task only if its ETag is one of these (strong comparison); `*` matches any existing task. Otherwise: 412 and nothing changes.
      */
@@ -986,7 +857,11 @@ export type ToggleTaskData = {
      *
      * The calling user's id, a UUID (8-4-4-4-12 hex digits).
      */
-    "X-User-ID": string;
+    "X-User-ID"?: string;
+    /**
+     * Names the request in its log line, its response and any problem body: kept when it is 1 to 128 of `A-Z a-z 0-9 . _ : -`, else replaced by a new one (never refused).
+     */
+    "X-Request-ID"?: string;
   };
   path: {
     /**
@@ -1003,6 +878,10 @@ export type ToggleTaskErrors = {
    * Bad Request
    */
   400: Problem;
+  /**
+   * Unauthorized
+   */
+  401: Problem;
   /**
    * Not Found
    */
@@ -1050,7 +929,7 @@ export type ToggleTaskResponse = ToggleTaskResponses[keyof ToggleTaskResponses];
 
 export type MoveTaskData = {
   body: TaskMove;
-  headers: {
+  headers?: {
     /**
      * Change the task only if its ETag is one of these (strong comparison); `*` matches any existing task. Otherwise: 412 and nothing changes.
      */
@@ -1060,7 +939,11 @@ export type MoveTaskData = {
      *
      * The calling user's id, a UUID (8-4-4-4-12 hex digits).
      */
-    "X-User-ID": string;
+    "X-User-ID"?: string;
+    /**
+     * Names the request in its log line, its response and any problem body: kept when it is 1 to 128 of `A-Z a-z 0-9 . _ : -`, else replaced by a new one (never refused).
+     */
+    "X-Request-ID"?: string;
   };
   path: {
     /**
@@ -1077,6 +960,10 @@ export type MoveTaskErrors = {
    * Bad Request
    */
   400: Problem;
+  /**
+   * Unauthorized
+   */
+  401: Problem;
   /**
    * Not Found
    */
@@ -1125,3 +1012,231 @@ export type MoveTaskResponses = {
 };
 
 export type MoveTaskResponse = MoveTaskResponses[keyof MoveTaskResponses];
+
+export type ReadChangesData = {
+  body?: never;
+  headers?: {
+    /**
+     * X-User-Id
+     *
+     * The calling user's id, a UUID (8-4-4-4-12 hex digits).
+     */
+    "X-User-ID"?: string;
+    /**
+     * Names the request in its log line, its response and any problem body: kept when it is 1 to 128 of `A-Z a-z 0-9 . _ : -`, else replaced by a new one (never refused).
+     */
+    "X-Request-ID"?: string;
+  };
+  path?: never;
+  query?: {
+    /**
+     * Since
+     *
+     * Where to start: a `cursor` from an earlier answer (or an event's id). Without it, the snapshot: every live task.
+     */
+    since?: string | null;
+    /**
+     * Limit
+     *
+     * Changes per page.
+     */
+    limit?: number;
+    /**
+     * Wait
+     *
+     * Seconds to hold the request when nothing is newer (long polling).
+     */
+    wait?: number;
+  };
+  url: "/api/tasks/changes";
+};
+
+export type ReadChangesErrors = {
+  /**
+   * Bad Request
+   */
+  400: Problem;
+  /**
+   * Unauthorized
+   */
+  401: Problem;
+  /**
+   * Gone
+   */
+  410: Problem;
+  /**
+   * Unprocessable Entity
+   */
+  422: Problem;
+  /**
+   * Too Many Requests: this user is over the per-user rate limit (only when RATE_LIMIT is set).
+   */
+  429: Problem;
+  /**
+   * Internal Server Error
+   */
+  500: Problem;
+  /**
+   * Service Unavailable
+   */
+  503: Problem;
+};
+
+export type ReadChangesError = ReadChangesErrors[keyof ReadChangesErrors];
+
+export type ReadChangesResponses = {
+  /**
+   * The changes after `since`, and the cursor to read on from.
+   */
+  200: {
+    changes: Array<
+      | {
+          op: "upsert";
+          task: TaskRead;
+        }
+      | {
+          op: "delete";
+          id: string;
+        }
+    >;
+    cursor: string;
+    has_more: boolean;
+  };
+};
+
+export type ReadChangesResponse = ReadChangesResponses[keyof ReadChangesResponses];
+
+export type StreamChangesData = {
+  body?: never;
+  headers?: {
+    /**
+     * The id of the last event received: the stream resumes after it.
+     */
+    "Last-Event-ID"?: string;
+    /**
+     * X-User-Id
+     *
+     * The calling user's id, a UUID (8-4-4-4-12 hex digits).
+     */
+    "X-User-ID"?: string;
+    /**
+     * Names the request in its log line, its response and any problem body: kept when it is 1 to 128 of `A-Z a-z 0-9 . _ : -`, else replaced by a new one (never refused).
+     */
+    "X-Request-ID"?: string;
+  };
+  path?: never;
+  query?: {
+    /**
+     * Since
+     *
+     * Where to start: a `cursor` from an earlier answer (or an event's id). Without it, the snapshot: every live task.
+     */
+    since?: string | null;
+  };
+  url: "/api/tasks/stream";
+};
+
+export type StreamChangesErrors = {
+  /**
+   * Bad Request
+   */
+  400: Problem;
+  /**
+   * Unauthorized
+   */
+  401: Problem;
+  /**
+   * Gone
+   */
+  410: Problem;
+  /**
+   * Unprocessable Entity
+   */
+  422: Problem;
+  /**
+   * Too Many Requests: this user is over the per-user rate limit (only when RATE_LIMIT is set).
+   */
+  429: Problem;
+  /**
+   * Internal Server Error
+   */
+  500: Problem;
+  /**
+   * Service Unavailable
+   */
+  503: Problem;
+};
+
+export type StreamChangesError = StreamChangesErrors[keyof StreamChangesErrors];
+
+export type StreamChangesResponses = {
+  /**
+   * The event stream.
+   */
+  200: {
+    event: "changes" | "ready";
+    /**
+     * On `changes`: the cursor after them, to resume from.
+     */
+    id?: string;
+    /**
+     * `changes`: `{"changes": [...]}`, the feed's elements; `ready`: `{"cursor": "..."}`.
+     */
+    data: string;
+  };
+};
+
+export type StreamChangesResponse = StreamChangesResponses[keyof StreamChangesResponses];
+
+export type HealthData = {
+  body?: never;
+  headers?: {
+    /**
+     * Names the request in its log line, its response and any problem body: kept when it is 1 to 128 of `A-Z a-z 0-9 . _ : -`, else replaced by a new one (never refused).
+     */
+    "X-Request-ID"?: string;
+  };
+  path?: never;
+  query?: never;
+  url: "/health";
+};
+
+export type HealthResponses = {
+  /**
+   * Successful Response
+   */
+  200: Health;
+};
+
+export type HealthResponse = HealthResponses[keyof HealthResponses];
+
+export type ReadyData = {
+  body?: never;
+  headers?: {
+    /**
+     * Names the request in its log line, its response and any problem body: kept when it is 1 to 128 of `A-Z a-z 0-9 . _ : -`, else replaced by a new one (never refused).
+     */
+    "X-Request-ID"?: string;
+  };
+  path?: never;
+  query?: never;
+  url: "/health/ready";
+};
+
+export type ReadyErrors = {
+  /**
+   * Service Unavailable
+   */
+  503: Problem;
+};
+
+export type ReadyError = ReadyErrors[keyof ReadyErrors];
+
+export type ReadyResponses = {
+  /**
+   * Successful Response
+   */
+  200: Readiness;
+};
+
+export type ReadyResponse = ReadyResponses[keyof ReadyResponses];

@@ -182,7 +182,7 @@ openapi: install ## Rewrite the committed OpenAPI contract from the app
 BENCH_CONNECTIONS = --tls-postgres '$(TLS_POSTGRES_URL)' --pgbouncer '$(PGBOUNCER_URL)'
 
 .PHONY: bench
-bench: install bench-tools ## Seed, then load the service and the bare reference with wrk, direct and through PgBouncer (~15 min, ~21 with one --compare)
+bench: install bench-tools ## Seed, then load the service and the bare reference with wrk, direct and through PgBouncer (~42 min, ~50 with one --compare)
 	cd backend && PYTHONPATH=$(CURDIR) $(UV) run --locked python -m bench.run \
 		--schema "$(BENCH_SCHEMA)" --command "make bench" $(BENCH_CONNECTIONS) $(BENCH_ARGS)
 

@@ -130,6 +130,10 @@ class Database:
             repeatable = is_read(statement)
         return await self._runner.fetch(statement, params, repeatable=repeatable)
 
+    async def run_many(self, statement: Executable, params: Sequence[Params]) -> None:
+        async with self.atomic() as transaction:
+            await transaction.run_many(statement, params)
+
     def transaction(
         self, *, lock_timeout: float | None = None
     ) -> AbstractAsyncContextManager[Runner]:

@@ -247,6 +247,15 @@ class PostgresTransaction:
         records = await self._runner._fetch(self._connection, compiled, compiled.arguments(params))
         return compiled.rows(records)
 
+    async def run_many(self, statement: Executable, params: Sequence[Params]) -> None:
+        if not params:
+            return
+        compiled = self._runner._statements[statement]
+        self._runner._announce(compiled.sql)
+        await self._connection.executemany(
+            compiled.sql, [compiled.arguments(each) for each in params]
+        )
+
 
 def _failure(error: BaseException, *, in_doubt: bool) -> tuple[BaseException, bool]:
     """What to raise for `error` (a 503 problem when it is an outage, else itself),

@@ -103,13 +103,21 @@ class SQLiteTransaction:
     async def fetch(
         self, statement: Executable, params: Params | None = None, *, repeatable: bool | None = None
     ) -> Sequence[Row]:
+        self._announce(statement)
+        result = await self._connection.execute(statement, dict(params or {}))
+        return result.all() if result.returns_rows else []
+
+    async def run_many(self, statement: Executable, params: Sequence[Params]) -> None:
+        if params:
+            self._announce(statement)
+            await self._connection.execute(statement, [dict(each) for each in params])
+
+    def _announce(self, statement: Executable) -> None:
         if self._listeners:
             assert isinstance(statement, ClauseElement)
             sql = str(statement.compile(dialect=self._connection.dialect))
             for listener in self._listeners:
                 listener(sql)
-        result = await self._connection.execute(statement, dict(params or {}))
-        return result.all() if result.returns_rows else []
 
 
 async def _release(connection: AsyncConnection) -> None:

@@ -45,6 +45,14 @@ class Runner(Protocol):
         """
         ...
 
+    async def run_many(self, statement: Executable, params: Sequence[Params]) -> None:
+        """Run a write once for each set of parameters, in one transaction, sent together.
+
+        asyncpg pipelines the executions (one round trip for all of them); SQLite
+        runs them as one executemany.
+        """
+        ...
+
     @property
     def writes_in_with(self) -> bool:
         """Whether one statement may write to several tables (PostgreSQL's data-modifying WITH)."""

@@ -427,14 +427,14 @@ async def _rebalance(
         )
     ]
     order.insert(order.index(after) + 1, task_id)
-    moved = ""
-    for index, other in enumerate(order):
-        position = spread(change, index, len(order))
-        if other == task_id:
-            moved = position
-            continue
-        params = {"owner_id": user_id, "task_id": other, "new_position": position}
-        await transaction.fetch(_PLACE, {**params, "change": change})
+    positions = {other: spread(change, index, len(order)) for index, other in enumerate(order)}
+    moved = positions.pop(task_id)
+    # One UPDATE per task, sent together: one round trip however many tasks the user has.
+    placements = [
+        {"owner_id": user_id, "task_id": other, "new_position": position, "change": change}
+        for other, position in positions.items()
+    ]
+    await transaction.run_many(_PLACE, placements)
     return moved
 
 

@@ -24,27 +24,20 @@ from todo.db.purge import PURGE_INTERVAL_SECONDS, PurgeJob, purge_periodically
 from todo.http.docs import install_docs
 from todo.http.logs import configure_logging, stop_buffering_logs
 from todo.http.metrics import Metrics, install_metrics
-from todo.http.middleware import (
-    BodySizeLimitMiddleware,
-    CrossOriginMiddleware,
-    UnexpectedErrorMiddleware,
-)
+from todo.http.middleware import EdgeMiddleware
 from todo.http.problems import (
     FieldProblem,
     Problem,
     document_retry_after,
     install_problem_handlers,
 )
-from todo.http.request_context import (
-    REQUEST_ID_HEADER,
-    RequestContextMiddleware,
-    document_request_id,
-)
+from todo.http.request_context import REQUEST_ID_HEADER, document_request_id
+from todo.http.routing import add_routes
 from todo.idempotency.http import IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER
 from todo.idempotency.service import purge_expired
 from todo.ratelimit.docs import RATE_LIMIT_HEADER_DOCS
 from todo.ratelimit.limiters import Limiter, create_limiter
-from todo.ratelimit.middleware import RateLimitHeadersMiddleware, enforce_rate_limit
+from todo.ratelimit.middleware import enforce_rate_limit
 from todo.sync import router as sync_router
 from todo.sync.router import LAST_EVENT_ID_HEADER
 from todo.sync.service import purge_tombstones
@@ -136,7 +129,7 @@ def create_app(
         metrics.sync_figures = streams.figures
         streams.on_activity = metrics.refresh
 
-    _add_middleware(app, settings, authenticator, limiter=limiter, metrics=metrics)
+    _add_middleware(app, settings, authenticator, metrics=metrics)
 
     app.openapi = partial(_openapi, app, documented_modes)  # type: ignore[method-assign]
     return app
@@ -205,12 +198,11 @@ def _purges(settings: Settings, database: Database) -> tuple[list[PurgeJob], flo
 
 def _add_routes(app: FastAPI, limiter: Limiter | None) -> None:
     rate_limited = [Depends(enforce_rate_limit)] if limiter is not None else []
-    # The routes most requests take come first: the router tries each in turn, and each
-    # included router twice (FastAPI 0.165 matches a request to it, then inside it). No
-    # task id is `changes` or `stream`, so the sync routes may come after the tasks'.
-    app.include_router(tasks_router.router, dependencies=rate_limited)
-    app.include_router(sync_router.router, dependencies=rate_limited)
-    app.include_router(health.router)
+    # The routes most requests take come first: the router tries each in turn. No task
+    # id is `changes` or `stream`, so the sync routes may come after the tasks'.
+    add_routes(app, tasks_router.router, dependencies=rate_limited)
+    add_routes(app, sync_router.router, dependencies=rate_limited)
+    add_routes(app, health.router)
     install_docs(app)
 
 
@@ -219,21 +211,15 @@ def _add_middleware(
     settings: Settings,
     authenticator: Authenticator,
     *,
-    limiter: Limiter | None,
     metrics: Metrics | None,
 ) -> None:
-    # Added innermost first: CORS wraps the app's own middleware, so even a 500
-    # carries its headers, and the request context wraps CORS, so that every response, a
-    # preflight's included, carries its request id and is logged and counted.
-    app.add_middleware(UnexpectedErrorMiddleware)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    if limiter is not None:
-        app.add_middleware(RateLimitHeadersMiddleware)
-    app.add_middleware(
-        CrossOriginMiddleware,
-        allow_origins=settings.cors_origins,
-        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-        allow_headers=[
+    # One layer (todo.http.middleware): the request id wraps CORS, so that every response,
+    # a preflight's included, carries its id and is logged and counted; CORS wraps the
+    # body limit and the unexpected error's 500, so that even those carry its headers.
+    cors = {
+        "allow_origins": settings.cors_origins,
+        "allow_methods": ["GET", "POST", "PUT", "PATCH", "DELETE"],
+        "allow_headers": [
             authenticator.credential_header,
             REQUEST_ID_HEADER,
             "Content-Type",
@@ -243,7 +229,7 @@ def _add_middleware(
             # Sent by EventSource when it reconnects to the change stream.
             LAST_EVENT_ID_HEADER,
         ],
-        expose_headers=[
+        "expose_headers": [
             "Location",
             "Link",
             "ETag",
@@ -253,9 +239,11 @@ def _add_middleware(
             REPLAYED_HEADER,
             REQUEST_ID_HEADER,
         ],
-        max_age=600,
+        "max_age": 600,
+    }
+    app.add_middleware(
+        EdgeMiddleware, max_body_bytes=settings.max_body_bytes, cors=cors, metrics=metrics
     )
-    app.add_middleware(RequestContextMiddleware, metrics=metrics)
 
 
 def _document_rate_limit_headers(schema: dict[str, Any]) -> None:

@@ -17,8 +17,8 @@ from todo.http.logs import (
     KeyValueFormatter,
     RequestIdFilter,
     configure_logging,
+    current_request_id,
 )
-from todo.http.request_context import current_request_id
 from todo.main import create_app
 
 SECRET = "the body must never be logged"

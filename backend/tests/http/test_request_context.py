@@ -7,7 +7,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from todo.http.request_context import current_request_id
+from todo.http.logs import current_request_id
 
 GENERATED_ID = re.compile(r"[0-9a-f]{32}")
 

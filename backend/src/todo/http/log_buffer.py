@@ -12,18 +12,44 @@ no exit handler; `logging.shutdown` flushes it at any other exit.
 import contextlib
 import logging
 import threading
-from typing import TextIO
+from collections import deque
+from typing import Any, NamedTuple, TextIO
 
 FLUSH_INTERVAL_SECONDS = 1.0
 # A burst is written in a few writes, not one per line.
 MAX_BUFFERED_RECORDS = 1000
 
 
+class Line(NamedTuple):
+    """A record as its fields alone, for a line written on every request (`add_line`)."""
+
+    created: float
+    levelno: int
+    name: str
+    msg: str
+    fields: dict[str, Any]
+
+    def as_record(self) -> logging.LogRecord:
+        return logging.makeLogRecord(
+            {
+                "name": self.name,
+                "levelno": self.levelno,
+                "levelname": logging.getLevelName(self.levelno),
+                "msg": self.msg,
+                "created": self.created,
+                "msecs": int((self.created - int(self.created)) * 1000) + 0.0,
+                **self.fields,
+            }
+        )
+
+
 class BufferedStreamHandler(logging.StreamHandler[TextIO]):
     """Records are kept as they come and formatted when written, together.
 
     Formatting a second's records in one go costs a fraction of formatting
-    each in the middle of its request, among the request's own work.
+    each in the middle of its request, among the request's own work. Records
+    are queued on a deque (safe across threads); whoever writes them holds the
+    write lock, which no record but a warning or the one past the bound waits for.
     """
 
     def __init__(
@@ -36,7 +62,9 @@ class BufferedStreamHandler(logging.StreamHandler[TextIO]):
         super().__init__(stream)
         self.interval = interval
         self.max_records = max_records
-        self._records: list[logging.LogRecord] = []
+        self._records: deque[logging.LogRecord | Line] = deque()
+        # Held while the queued records are formatted and written, so that they go out in order.
+        self._writing = threading.Lock()
         self._stopping = threading.Event()
         self._flusher: threading.Thread | None = None
 
@@ -45,6 +73,13 @@ class BufferedStreamHandler(logging.StreamHandler[TextIO]):
         # rendered now, as logging.handlers.QueueHandler does: its arguments may
         # change before the record is written.
         record.msg, record.args = record.getMessage(), None
+        self._add(record)
+
+    def add_line(self, line: Line) -> None:
+        """Take a line as if its record had been handled here (see todo.http.logs.write_line)."""
+        self._add(line)
+
+    def _add(self, record: logging.LogRecord | Line) -> None:
         self._records.append(record)
         if record.levelno >= logging.WARNING or len(self._records) > self.max_records:
             self._write()
@@ -58,8 +93,7 @@ class BufferedStreamHandler(logging.StreamHandler[TextIO]):
     def flush(self) -> None:
         # A stream that cannot be written raises here, as StreamHandler.flush
         # does (logging.shutdown expects it of a closed stderr).
-        with self.lock:  # type: ignore[union-attr]  # created in Handler.__init__
-            self._write()
+        self._write()
 
     def write_through(self) -> None:
         """Write what is held, and from now on every record as it comes.
@@ -67,9 +101,8 @@ class BufferedStreamHandler(logging.StreamHandler[TextIO]):
         For shutdown: uvicorn re-raises the SIGTERM it caught once it has shut
         down, and a process ended by a signal runs no exit handlers.
         """
-        with self.lock:  # type: ignore[union-attr]
-            self.max_records = 0
-            self._write()
+        self.max_records = 0
+        self._write()
 
     def close(self) -> None:
         self._stopping.set()
@@ -85,14 +118,26 @@ class BufferedStreamHandler(logging.StreamHandler[TextIO]):
 
     def _write(self) -> None:
         # Records that cannot be written are dropped all the same: the buffer stays bounded.
-        records, self._records = self._records, []
-        if not records:
-            return
-        lines = []
-        for record in records:
-            try:
-                lines.append(self.format(record) + self.terminator)
-            except Exception:
-                self.handleError(record)
-        self.stream.write("".join(lines))
-        self.stream.flush()
+        with self._writing:
+            records = [self._records.popleft() for _ in range(len(self._records))]
+            if not records:
+                return
+            lines = []
+            for record in records:
+                try:
+                    lines.append(self._format(record) + self.terminator)
+                except Exception:
+                    failed = record if isinstance(record, logging.LogRecord) else record.as_record()
+                    self.handleError(failed)
+            self.stream.write("".join(lines))
+            self.stream.flush()
+
+    def _format(self, record: logging.LogRecord | Line) -> str:
+        if isinstance(record, logging.LogRecord):
+            return self.format(record)
+        # The service's formatters write a line from its fields; any other from a record.
+        format_line = getattr(self.formatter, "format_line", None)
+        if format_line is not None:
+            line: str = format_line(record)
+            return line
+        return self.format(record.as_record())

@@ -9,15 +9,20 @@ import json
 import logging
 import re
 import sys
+import time
+from collections.abc import Mapping
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
 from todo.config import Settings
-from todo.http.log_buffer import BufferedStreamHandler
-from todo.http.request_context import current_request_id
+from todo.http.log_buffer import BufferedStreamHandler, Line
 
 HANDLER_NAME = "todo"
+# The id of the request being served: read by the log filter and the problem renderer,
+# set by the request context (todo.http.request_context); None outside a request.
+current_request_id: ContextVar[str | None] = ContextVar("current_request_id", default=None)
 # Printable ASCII but space, '"', '=' and '\\': written as is; anything else is quoted.
 _BARE_VALUE = re.compile(r"[!#-<>-\[\]-~]+")
 
@@ -34,21 +39,38 @@ def _second(epoch_second: int) -> str:
     return datetime.fromtimestamp(epoch_second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
-def _timestamp(record: logging.LogRecord) -> str:
-    return f"{_second(int(record.created))}.{int(record.msecs):03d}Z"
+def _timestamp(created: float, msecs: float) -> str:
+    return f"{_second(int(created))}.{int(msecs):03d}Z"
+
+
+def _fields(
+    created: float, msecs: float, *, level: str, logger: str, msg: str, extra: Mapping[str, Any]
+) -> dict[str, Any]:
+    return {"ts": _timestamp(created, msecs), "level": level, "logger": logger, "msg": msg, **extra}
 
 
 def record_fields(record: logging.LogRecord) -> dict[str, Any]:
-    fields: dict[str, Any] = {
-        "ts": _timestamp(record),
-        "level": record.levelname,
-        "logger": record.name,
-        "msg": record.getMessage(),
+    extra = {
+        key: value
+        for key, value in vars(record).items()
+        if key not in _RECORD_ATTRIBUTES and not key.startswith("_")
     }
-    for key, value in vars(record).items():
-        if key not in _RECORD_ATTRIBUTES and not key.startswith("_"):
-            fields[key] = value
-    return fields
+    return _fields(
+        record.created,
+        record.msecs,
+        level=record.levelname,
+        logger=record.name,
+        msg=record.getMessage(),
+        extra=extra,
+    )
+
+
+def line_fields(line: Line) -> dict[str, Any]:
+    msecs = (line.created - int(line.created)) * 1000
+    level = logging.getLevelName(line.levelno)
+    return _fields(
+        line.created, msecs, level=level, logger=line.name, msg=line.msg, extra=line.fields
+    )
 
 
 class JsonFormatter(logging.Formatter):
@@ -58,20 +80,79 @@ class JsonFormatter(logging.Formatter):
             fields["exc_info"] = self.formatException(record.exc_info)
         return json.dumps(fields, default=str)
 
+    def format_line(self, line: Line) -> str:
+        return json.dumps(line_fields(line), default=str)
+
 
 class KeyValueFormatter(logging.Formatter):
     """`ts=... level=INFO logger=todo.access msg=request method=GET ...`, for people."""
 
     def format(self, record: logging.LogRecord) -> str:
-        line = " ".join(f"{key}={_value(value)}" for key, value in record_fields(record).items())
+        line = _key_values(record_fields(record))
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line
 
+    def format_line(self, line: Line) -> str:
+        return _key_values(line_fields(line))
+
+
+def _key_values(fields: Mapping[str, Any]) -> str:
+    return " ".join(f"{key}={_value(value)}" for key, value in fields.items())
+
 
 def _value(value: Any) -> str:
+    if type(value) is int or type(value) is float:
+        return str(value)  # digits, '.', '-', 'e', 'inf' or 'nan': always bare
     text = "-" if value is None else str(value)
     return text if _BARE_VALUE.fullmatch(text) else json.dumps(text)
+
+
+def write_line(logger: logging.Logger, msg: str, fields: dict[str, Any]) -> None:
+    """What `logger.info(msg, extra=fields)` writes, for a line written on every request.
+
+    When the service's handler is the only one the record would reach (as it is once
+    `configure_logging` has run, and no one has added another), the line goes to it as
+    its fields alone: no LogRecord and no pass through the logging module's loggers,
+    filters and locks, which cost a request more than formatting the line does.
+    Anything else (a test's capture, an operator's own handler) gets the record.
+    """
+    handler = _sole_handler(logger)
+    if handler is None:
+        record = logger.makeRecord(
+            logger.name, logging.INFO, __file__, 0, msg, (), None, extra=fields
+        )
+        logger.handle(record)
+        return
+    if "request_id" not in fields:
+        # What the handler's filter would have added.
+        request_id = current_request_id.get()
+        if request_id is not None:
+            fields = {**fields, "request_id": request_id}
+    handler.add_line(Line(time.time(), logging.INFO, logger.name, msg, fields))
+
+
+def _sole_handler(logger: logging.Logger) -> BufferedStreamHandler | None:
+    """The service's handler, if it is the only handler an INFO record of `logger` reaches
+    and nothing but its own request-id filter would filter it."""
+    found: BufferedStreamHandler | None = None
+    current: logging.Logger | None = logger
+    while current is not None:
+        if current.filters:
+            return None
+        for handler in current.handlers:
+            if (
+                found is not None
+                or not isinstance(handler, BufferedStreamHandler)
+                or handler.level > logging.INFO
+                or not all(isinstance(each, RequestIdFilter) for each in handler.filters)
+            ):
+                return None
+            found = handler
+        if not current.propagate:
+            break
+        current = current.parent
+    return found
 
 
 class RequestIdFilter(logging.Filter):

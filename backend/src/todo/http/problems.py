@@ -17,8 +17,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match
 
 from todo.errors import InvalidFieldError, TodoError
+from todo.http.logs import current_request_id
 from todo.http.openapi import no_default
-from todo.http.request_context import current_request_id
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 RETRY_AFTER_HEADER = "Retry-After"

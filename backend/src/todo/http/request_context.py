@@ -1,35 +1,26 @@
-"""Each request's id, its one log line and its metrics.
+"""What names a request: its id, its route and its caller.
 
-The middleware is plain ASGI: Starlette's BaseHTTPMiddleware costs a task and a
-stream per request, and runs the app in another context, so a context variable
-set there would not reach the handlers.
+The edge layer (todo.http.middleware) gives each request its id and logs it by
+these. It is plain ASGI: Starlette's BaseHTTPMiddleware costs a task and a stream
+per request, and runs the app in another context, so a context variable set
+there (todo.http.logs.current_request_id) would not reach the handlers.
 """
 
 import copy
 import logging
-import os
 import re
-from contextvars import ContextVar
-from http import HTTPStatus
-from time import perf_counter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi.routing import iter_route_contexts
 from starlette.routing import Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from todo.http.openapi import add_operation_field
-
-if TYPE_CHECKING:
-    from todo.http.metrics import Metrics
 
 REQUEST_ID_HEADER = "X-Request-ID"
 UNMATCHED_ROUTE = "<unmatched>"
 # nginx's code for a client that went away before it was answered.
 CLIENT_CLOSED_REQUEST = 499
-
-# Read by the problem renderer and the log handler; None outside a request.
-current_request_id: ContextVar[str | None] = ContextVar("current_request_id", default=None)
 
 access_logger = logging.getLogger("todo.access")
 
@@ -37,7 +28,7 @@ access_logger = logging.getLogger("todo.access")
 # bloat every one of them, so it is replaced rather than echoed.
 REQUEST_ID_PATTERN = "^[A-Za-z0-9._:-]{1,128}$"
 _SANE_REQUEST_ID = re.compile(REQUEST_ID_PATTERN.strip("^$").encode())
-_REQUEST_ID_HEADER_KEY = REQUEST_ID_HEADER.lower().encode()
+REQUEST_ID_HEADER_KEY = REQUEST_ID_HEADER.lower().encode()
 
 
 def document_request_id(schema: dict[str, Any]) -> None:
@@ -73,7 +64,7 @@ def document_request_id(schema: dict[str, Any]) -> None:
 
 def incoming_request_id(scope: Scope) -> str | None:
     for name, value in scope["headers"]:
-        if name == _REQUEST_ID_HEADER_KEY:
+        if name == REQUEST_ID_HEADER_KEY:
             if _SANE_REQUEST_ID.fullmatch(value):
                 return bytes(value).decode("ascii")
             return None
@@ -111,69 +102,3 @@ def caller_id(scope: Scope) -> str | None:
     state = scope.get("state")
     user_id = state.get("user_id") if state else None
     return None if user_id is None else str(user_id)
-
-
-class RequestContextMiddleware:
-    """Give each request an id, then log it and count it once it is answered."""
-
-    def __init__(self, app: ASGIApp, metrics: "Metrics | None" = None) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started_at = perf_counter()
-        # 128 random bits in hex, as uuid4().hex would give (less its version
-        # digits) at a quarter of the cost.
-        request_id = incoming_request_id(scope) or os.urandom(16).hex()
-        id_header = (_REQUEST_ID_HEADER_KEY, request_id.encode("ascii"))
-        status = CLIENT_CLOSED_REQUEST
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [*message.get("headers", ()), id_header]
-            await send(message)
-
-        token = current_request_id.set(request_id)
-        try:
-            await self.app(scope, receive, send_with_id)
-        except Exception:
-            status = HTTPStatus.INTERNAL_SERVER_ERROR
-            raise
-        finally:
-            current_request_id.reset(token)
-            self._record(scope, request_id, int(status), perf_counter() - started_at)
-
-    def _record(self, scope: Scope, request_id: str, status: int, seconds: float) -> None:
-        logging_on = access_logger.isEnabledFor(logging.INFO)
-        if not logging_on and self.metrics is None:
-            return
-        route = route_template(scope)
-        method = scope["method"]
-        if self.metrics is not None:
-            self.metrics.observe_request(method, route, status, seconds)
-        if logging_on:
-            # makeRecord and handle, not info(): the caller's file and line,
-            # which info() looks up on the stack, are always this line.
-            record = access_logger.makeRecord(
-                access_logger.name,
-                logging.INFO,
-                __file__,
-                0,
-                "request",
-                (),
-                None,
-                extra={
-                    "method": method,
-                    "route": route,
-                    "status": status,
-                    "duration_ms": round(seconds * 1000, 3),
-                    "request_id": request_id,
-                    "user_id": caller_id(scope),
-                },
-            )
-            access_logger.handle(record)

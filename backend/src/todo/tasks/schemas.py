@@ -1,4 +1,4 @@
-import unicodedata
+import re
 from datetime import datetime
 from typing import Annotated, Any, Self
 from uuid import UUID
@@ -35,6 +35,9 @@ TITLE_PATTERN = (
     f"[{_WHITE_SPACE_CLASS}]*$"
 )
 DESCRIPTION_PATTERN = r"^[^\u0000]*$"
+# Found by a regex in a fraction of the time a loop over the characters takes.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_CONTROL_CHARACTER = re.compile(f"[{CONTROL_CHARACTERS}]")
 
 
 def _title(value: str) -> str:
@@ -51,13 +54,13 @@ def _title(value: str) -> str:
 def _storable(value: str) -> str:
     # "\ud800" is valid JSON and a valid Python str, but not UTF-8: no
     # database driver can store it.
-    if any("\ud800" <= char <= "\udfff" for char in value):
+    if _SURROGATE.search(value):
         raise ValueError("must not contain unpaired UTF-16 surrogates")
     return value
 
 
 def _no_control_characters(value: str) -> str:
-    if any(unicodedata.category(char) == "Cc" for char in value):
+    if _CONTROL_CHARACTER.search(value):
         raise ValueError("must not contain control characters")
     return value
 

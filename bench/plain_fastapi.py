@@ -96,12 +96,14 @@ def create_app(dsn: str | None = None, settings: Settings | None = None) -> Fast
             request.app,
             CREATE_SQL,
             *(uuid4(), user_id, body.title, body.description, body.status, now),
+            write=True,
         )
         task = task_json(rows[0])
         return _json(task, status_code=201, headers={"Location": f"/api/tasks/{task['id']}"})
 
     @app.patch("/api/tasks/{task_id}/complete")
     async def toggle_task(request: Request, task_id: UUID, user_id: UserId) -> Response:
-        return _task(await fetch(request.app, TOGGLE_SQL, user_id, task_id, datetime.now(UTC)))
+        rows = await fetch(request.app, TOGGLE_SQL, user_id, task_id, datetime.now(UTC), write=True)
+        return _task(rows)
 
     return app

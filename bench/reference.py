@@ -9,8 +9,8 @@ the ratio between the two is the cost of everything the service adds.
 It connects as the service does: the URL through the app's own parsing (TLS
 from `sslmode`), and behind PgBouncer in transaction mode (decided as the
 service decides, from DATABASE_POOL_MODE or a pooler host) with no statement
-cache and each statement in a transaction of its own, since asyncpg's prepare
-and execute could otherwise reach different server connections.
+cache and each write in a transaction of its own, as the service runs them
+(todo.db.postgres_runner).
 """
 
 import os
@@ -109,16 +109,16 @@ def summary_json(total: int, pending: int) -> dict[str, int]:
 
 
 async def fetch(
-    app: Starlette, sql: str, *args: Any, planned_each_time: bool = False
+    app: Starlette, sql: str, *args: Any, planned_each_time: bool = False, write: bool = False
 ) -> list[Record]:
-    """The statement's rows, on a pooled connection (in a transaction behind PgBouncer).
+    """The statement's rows, on a pooled connection (a write in a transaction behind PgBouncer).
 
     `planned_each_time`: as the unnamed statement, so planned for its values, as the
     service runs searches (todo.db.statements.planned_each_time).
     """
     pool: asyncpg.Pool = app.state.pool
     async with pool.acquire() as connection:
-        if app.state.in_transaction:
+        if write and app.state.writes_in_transaction:
             async with connection.transaction():
                 rows: list[Record] = await connection.fetch(sql, *args)
                 return rows
@@ -130,8 +130,8 @@ async def fetch(
         return rows
 
 
-async def _fetchrow(request: Request, sql: str, *args: Any) -> Record | None:
-    rows = await fetch(request.app, sql, *args)
+async def _fetchrow(request: Request, sql: str, *args: Any, write: bool = False) -> Record | None:
+    rows = await fetch(request.app, sql, *args, write=write)
     return rows[0] if rows else None
 
 
@@ -181,6 +181,7 @@ async def create_task(request: Request) -> Response:
         body.get("description"),
         body.get("status", "pending"),
         datetime.now(UTC),
+        write=True,
     )
     assert row is not None
     return JSONResponse(
@@ -190,7 +191,12 @@ async def create_task(request: Request) -> Response:
 
 async def toggle_task(request: Request) -> Response:
     row = await _fetchrow(
-        request, TOGGLE_SQL, _user(request), request.path_params["task_id"], datetime.now(UTC)
+        request,
+        TOGGLE_SQL,
+        _user(request),
+        request.path_params["task_id"],
+        datetime.now(UTC),
+        write=True,
     )
     return _not_found() if row is None else JSONResponse(task_json(row))
 
@@ -199,15 +205,15 @@ def connect_arguments(
     dsn: str | None = None, settings: Settings | None = None
 ) -> tuple[dict[str, Any], bool]:
     """asyncpg's connect arguments for `dsn` (DATABASE_URL by default), and whether each
-    statement needs a transaction of its own, decided as the service decides (from
+    write runs in a transaction of its own, decided as the service decides (from
     `settings`' pool mode or a pooler host)."""
     dsn = dsn or os.environ["DATABASE_URL"]
     target = parse_database_url(dsn)
-    in_transaction = uses_transaction_pooling(target, settings or Settings(database_url=dsn))
+    pooled = uses_transaction_pooling(target, settings or Settings(database_url=dsn))
     connect: dict[str, Any] = target.asyncpg_connect_kwargs()
-    if in_transaction:
+    if pooled:
         connect["statement_cache_size"] = 0
-    return connect, in_transaction
+    return connect, pooled
 
 
 def pool_lifespan(
@@ -219,7 +225,7 @@ def pool_lifespan(
     (`RESET ALL` and more, a second round trip per request that the service, which
     changes no session state, does not send either).
     """
-    connect, in_transaction = connect_arguments(dsn, settings)
+    connect, writes_in_transaction = connect_arguments(dsn, settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -227,7 +233,7 @@ def pool_lifespan(
             min_size=POOL_MIN_SIZE, max_size=POOL_MAX_SIZE, reset=_keep_session, **connect
         ) as pool:
             app.state.pool = pool
-            app.state.in_transaction = in_transaction
+            app.state.writes_in_transaction = writes_in_transaction
             yield
 
     return lifespan

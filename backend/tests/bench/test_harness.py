@@ -180,7 +180,7 @@ async def test_the_references_answer_like_the_service(
 
             missing = await ref.get(f"/api/tasks/{uuid4()}", headers=headers)
             assert missing.status_code == 404
-            assert bare.state.in_transaction is (pool_mode == "transaction")
+            assert bare.state.writes_in_transaction is (pool_mode == "transaction")
     finally:
         await database.dispose()
 

@@ -128,7 +128,7 @@ def on_statement(
 
 def commit_point(database: Database) -> str:
     """The statement whose sending commits a task's INSERT: itself, unless in a transaction."""
-    return "COMMIT" if database.single_statements_in_transaction else "INSERT INTO TASKS"
+    return "COMMIT" if database.single_writes_in_transaction else "INSERT INTO TASKS"
 
 
 async def test_refused_connections_fail_fast_and_recover_on_the_next_request(

@@ -1,3 +1,4 @@
+import asyncio
 import re
 from typing import Any
 
@@ -84,6 +85,37 @@ async def test_under_transaction_pooling_nothing_is_cached_or_named_twice(
     # Those two are SQLAlchemy's; asyncpg itself would refuse them.
     assert "prepared_statement_cache_size" not in pool
     assert "prepared_statement_name_func" not in pool
+
+
+@only_on("postgresql")
+async def test_under_transaction_pooling_a_read_runs_alone_and_a_write_in_a_transaction(
+    database_urls: DatabaseUrls,
+) -> None:
+    # Behind PgBouncer (`make test-pgbouncer`) more reads run at once than it has server
+    # connections, each its own statement: a Bind that reached another server connection
+    # than its Parse would fail, or answer another statement's question.
+    settings = Settings(database_url=database_urls.app, database_pool_mode="transaction")
+    database = Database(database_urls.app, settings)
+    sent: list[str] = []
+    database.listeners.append(sent.append)
+    try:
+        answers = await asyncio.gather(
+            *(
+                database.fetch(
+                    text(f"SELECT CAST(:value AS integer) + {n}"), {"value": n}, repeatable=True
+                )
+                for n in range(200)
+            )
+        )
+        assert answers == [[(2 * n,)] for n in range(200)]
+        # Each read alone; the runner announces every statement it sends, BEGIN aside.
+        assert sorted(sent) == sorted(f"SELECT CAST($1 AS integer) + {n}" for n in range(200))
+
+        sent.clear()
+        assert await database.fetch(text("SELECT 1"), repeatable=False) == [(1,)]
+        assert sent == ["SELECT 1", "COMMIT"]
+    finally:
+        await database.dispose()
 
 
 @only_on("postgresql")

@@ -77,7 +77,7 @@ class Database:
                 create_postgres_pool(self.engine, target, settings),
                 self.engine.dialect,
                 acquire_timeout=self.acquire_timeout,
-                in_transaction=uses_transaction_pooling(target, settings),
+                writes_in_transaction=uses_transaction_pooling(target, settings),
                 listeners=self.listeners,
             )
             self._listener = self._notice_listener(target, settings)
@@ -118,9 +118,9 @@ class Database:
         return isinstance(self._runner, PostgresRunner)
 
     @property
-    def single_statements_in_transaction(self) -> bool:
-        """Whether a single statement runs between BEGIN and COMMIT (PgBouncer, SQLite)."""
-        return not isinstance(self._runner, PostgresRunner) or self._runner.in_transaction
+    def single_writes_in_transaction(self) -> bool:
+        """Whether a single write runs between BEGIN and COMMIT (PgBouncer, SQLite)."""
+        return not isinstance(self._runner, PostgresRunner) or self._runner.writes_in_transaction
 
     async def fetch(
         self, statement: Executable, params: Params | None = None, *, repeatable: bool | None = None

@@ -1,11 +1,18 @@
 """Statements on the pool's asyncpg connections: one round trip for a single one.
 
 The pool (todo.db.postgres_pool: its checkout ping, recycling and limits)
-is handed out first come, first served within one deadline. On a
-direct connection a single statement commits on its own (autocommit). Behind
-PgBouncer in transaction mode it runs between BEGIN and COMMIT instead: there
-asyncpg's prepare and execute could otherwise land on different server
-connections.
+is handed out first come, first served within one deadline. A single statement
+runs on its own (autocommit), with one exception: a write behind PgBouncer in
+transaction mode runs between BEGIN and COMMIT. There the server cannot be given
+a statement timeout (PgBouncer refuses startup parameters), so a write the client
+gave up on could still land once its lock came free; in a transaction it cannot,
+and the COMMIT is the one point after which its fate is in doubt.
+
+Behind PgBouncer a statement needs no transaction to stay on one server
+connection: asyncpg (0.21 and later) ends its Parse/Describe with Flush, not
+Sync, so the server sends no ReadyForQuery until the Bind/Execute's Sync, and
+PgBouncer releases a server connection only at a ReadyForQuery outside a
+transaction. A read there is its two round trips rather than four.
 """
 
 import asyncio
@@ -40,13 +47,13 @@ class PostgresRunner:
         dialect: Dialect,
         *,
         acquire_timeout: float,
-        in_transaction: bool,
+        writes_in_transaction: bool,
         listeners: list[StatementListener],
     ) -> None:
         self._pool = pool
         self._statements = StatementCache(dialect)
         self._acquire_timeout = acquire_timeout
-        self.in_transaction = in_transaction
+        self.writes_in_transaction = writes_in_transaction
         self._listeners = listeners
         # One turn per connection the pool can lend, handed out first come,
         # first served (asyncio.Semaphore lets no one pass its waiters), within
@@ -84,13 +91,14 @@ class PostgresRunner:
         self, compiled: CompiledStatement, arguments: list[Any], *, write: bool
     ) -> Sequence[Row]:
         connection = await self._checkout()
+        in_transaction = write and self.writes_in_transaction
         # Whether a failure from here on may come after the change was
         # committed: in autocommit the statement is its own commit.
-        in_doubt = write and not self.in_transaction
+        in_doubt = write and not in_transaction
         abandoned = False
         try:
             self._announce(compiled.sql)
-            if not self.in_transaction:
+            if not in_transaction:
                 return await self._fetch(connection, compiled, arguments)
             await connection.execute("BEGIN")
             try:
@@ -113,10 +121,10 @@ class PostgresRunner:
     async def _fetch(
         self, connection: asyncpg.Connection, compiled: CompiledStatement, arguments: list[Any]
     ) -> Sequence[Row]:
-        if compiled.planned_each_time and not self.in_transaction:
+        if compiled.planned_each_time:
             # The unnamed statement: planned for these values, never kept, nothing to
-            # close. Behind a transaction pooler there is no statement cache, and
-            # every statement is unnamed already.
+            # close (behind a transaction pooler, with no statement cache, every
+            # statement is sent so).
             statement = await connection.prepare(compiled.sql, name="")
             rows: Sequence[Row] = await statement.fetch(*arguments)
             return rows

@@ -85,10 +85,12 @@ def _task_response(task: TaskRow) -> Response:
 
 
 def _created(task: TaskRow) -> Response:
-    response = _task_response(task)
-    response.status_code = HTTPStatus.CREATED
-    response.headers["Location"] = f"{router.prefix}/{task.id}"
-    return response
+    return Response(
+        task_json(task),
+        status_code=HTTPStatus.CREATED,
+        media_type="application/json",
+        headers={"ETag": format_etag(task.version), "Location": f"{router.prefix}/{task.id}"},
+    )
 
 
 @router.get(

@@ -172,7 +172,7 @@ async def measure(database_url: str, requests: int) -> list[tuple[str, float]]:
 
     for label, dropped in (
         ("the app, GET one task", ()),
-        ("the app without RequestContextMiddleware (id, log line)", ("RequestContextMiddleware",)),
+        ("the app without its edge layer (id, CORS, body limit, log line)", ("EdgeMiddleware",)),
     ):
         app = create_app(settings)
         _quiet()

@@ -49,8 +49,8 @@ STAGES = (
         ("_checkout (todo/db/postgres_runner.py", "_checkin (todo/db/postgres_runner.py"),
     ),
     (
-        "the request's log line and id (RequestContextMiddleware)",
-        ("_record (todo/http/request_context.py",),
+        "the request's log line and metrics (EdgeMiddleware._record)",
+        ("_record (todo/http/middleware.py",),
     ),
     ("task rows to JSON (todo.tasks.encode)", ("(todo/tasks/encode.py",)),
 )

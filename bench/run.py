@@ -1003,7 +1003,7 @@ def connection_kinds(args: argparse.Namespace) -> list[Connection]:
             f"in front of PostgreSQL with TLS on {behind.host}:{behind.port} "
             f"(default_pool_size {pgbouncer_pool_size()} server connections per database); "
             "the service and the floors run with DATABASE_POOL_MODE=transaction: no "
-            "statement cache, each statement in a transaction",
+            "statement cache, each write in a transaction",
             args.tls_postgres,
             args.pgbouncer,
             "transaction",

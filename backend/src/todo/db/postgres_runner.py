@@ -36,6 +36,7 @@ from todo.db.statements import (
     StatementCache,
     StatementListener,
 )
+from todo.db.turns import Turns
 
 logger = logging.getLogger("todo.db")
 
@@ -56,11 +57,10 @@ class PostgresRunner:
         self.writes_in_transaction = writes_in_transaction
         self._listeners = listeners
         # One turn per connection the pool can lend, handed out first come,
-        # first served (asyncio.Semaphore lets no one pass its waiters), within
-        # one deadline: a pool that let a request arriving just as a connection
-        # comes back take it ahead of those already waiting had most requests
-        # take milliseconds and some seconds.
-        self._turns = asyncio.Semaphore(pool.size)
+        # first served, within one deadline (todo.db.turns): a pool that let a
+        # request arriving just as a connection comes back take it ahead of those
+        # already waiting had most requests take milliseconds and some seconds.
+        self._turns = Turns(pool.size)
 
     @property
     def checked_out(self) -> int:
@@ -204,7 +204,7 @@ class PostgresRunner:
                 async with asyncio.timeout_at(deadline):
                     connection = await self._pool.acquire()
         except BaseException as error:
-            self._turns.release()
+            self._turns.give_back()
             if isinstance(error, Exception):
                 logger.warning(
                     "no database connection within %.2f s: %r", self._acquire_timeout, error
@@ -219,16 +219,11 @@ class PostgresRunner:
             # Lost, cut off mid-statement or stuck in a transaction: never back to the pool.
             await self._pool.release(connection, discard=abandoned)
         finally:
-            self._turns.release()
+            self._turns.give_back()
 
     async def _take_turn(self, deadline: float) -> None:
-        if not self._turns.locked():
-            # Free now: taken without waiting, so without a timer.
-            await self._turns.acquire()
-            return
         try:
-            async with asyncio.timeout_at(deadline):
-                await self._turns.acquire()
+            await self._turns.take(deadline)
         except TimeoutError as error:
             logger.warning("no database connection free within %.2f s", self._acquire_timeout)
             raise DatabaseUnavailableError(Outage.NO_CONNECTION_FREE) from error

@@ -3,11 +3,14 @@
 The ASGI apps are called directly (no sockets, no uvicorn), one request at a
 time, and timed with the process's CPU clock: medians of 7 rounds. It answers
 "where does a GET spend the microseconds the reference does not", which the
-load test can only show as a total.
+load test can only show as a total. Last, the service and plain FastAPI side
+by side per operation with 50 requests in flight (`in_flight`): steadier than
+wrk on a shared machine, for a change too small for the load test to see.
 """
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import statistics
@@ -17,12 +20,14 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import asyncpg
+import uvloop
 from fastapi import Depends, FastAPI, Request, Response
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.responses import Response as StarletteResponse
 from starlette.routing import Route
 
+from bench.plain_fastapi import create_app as fastapi_app
 from todo.config import Settings
 from todo.db import Database
 from todo.db.urls import parse_database_url
@@ -186,6 +191,86 @@ async def _no_reset(_connection: asyncpg.Connection) -> None:
     return None
 
 
+IN_FLIGHT = 50
+
+
+async def in_flight(database_url: str, requests: int) -> list[tuple[str, float]]:
+    """The service and plain FastAPI side by side, per operation, IN_FLIGHT requests at once.
+
+    As under load, requests wait for the pool's connections and the apps' own
+    lifespans run (the service's change-notice listener among them); no sockets,
+    so what differs is the apps' own work. Rounds interleave the two apps.
+    """
+    settings = Settings(database_url=database_url)
+    apps: dict[str, Any] = {
+        "service": create_app(settings),
+        "plain FastAPI": fastapi_app(database_url, settings),
+    }
+    _quiet()
+    connection = await asyncpg.connect(**parse_database_url(database_url).asyncpg_connect_kwargs())
+    try:
+        rows = await connection.fetch(
+            "SELECT id, user_id FROM tasks WHERE deleted_at IS NULL ORDER BY random() LIMIT 500"
+        )
+    finally:
+        await connection.close()
+    tasks = [(str(row["id"]), str(row["user_id"])) for row in rows]
+    body = b'{"title":"Benchmark task","description":"Created in-process."}'
+
+    def request(operation: str, number: int) -> tuple[str, str, str, bytes]:
+        task_id, user_id = tasks[number % len(tasks)]
+        if operation == "create":
+            return "POST", "/api/tasks", user_id, body
+        if operation == "toggle":
+            return "PATCH", f"/api/tasks/{task_id}/complete", user_id, b""
+        return "GET", f"/api/tasks/{task_id}", user_id, b""
+
+    results: list[tuple[str, float]] = []
+    async with contextlib.AsyncExitStack() as stack:
+        for app in apps.values():
+            await stack.enter_async_context(app.router.lifespan_context(app))
+        for operation in ("get", "create", "toggle"):
+            rounds: dict[str, list[float]] = {label: [] for label in apps}
+            for _ in range(ROUNDS):
+                for label, app in apps.items():
+
+                    async def client(
+                        first: int, app: Any = app, operation: str = operation
+                    ) -> None:
+                        for number in range(first, first + requests // IN_FLIGHT):
+                            status = await _call(app, *request(operation, number))
+                            assert status in {200, 201}, f"{operation}: {status}"
+
+                    started = time.process_time()
+                    clients = (client(n * requests // IN_FLIGHT) for n in range(IN_FLIGHT))
+                    await asyncio.gather(*clients)
+                    rounds[label].append((time.process_time() - started) / requests * 1e6)
+            for label, values in rounds.items():
+                results.append(
+                    (f"{operation}, {IN_FLIGHT} in flight: {label}", statistics.median(values))
+                )
+    return results
+
+
+async def _call(app: Any, method: str, path: str, user_id: str, body: bytes) -> int:
+    headers = [(b"host", b"localhost"), (b"x-user-id", user_id.encode())]
+    if body:
+        headers += [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    scope = {**_scope(path, user_id), "method": method, "headers": headers}
+    status = 0
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+
+    await app(scope, receive, send)
+    return status
+
+
 def _quiet() -> None:
     """Keep the access log's handler, as in production, but write it nowhere."""
     for handler in logging.getLogger().handlers:
@@ -199,6 +284,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000, help="per round")
     args = parser.parse_args()
     for label, microseconds in asyncio.run(measure(args.database_url, args.requests)):
+        print(f"{microseconds:8.1f} us  {label}")
+    for label, microseconds in uvloop.run(in_flight(args.database_url, args.requests)):
         print(f"{microseconds:8.1f} us  {label}")
 
 

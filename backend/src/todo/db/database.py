@@ -105,7 +105,8 @@ class Database:
         listener = NoticeListener(
             self.notices, create_listener_connect_kwargs(listen_target, settings)
         )
-        self.notices.on_subscribe = listener.start
+        self.notices.on_subscribe = listener.subscribed
+        self.notices.on_idle = listener.idle
         return listener
 
     @property

@@ -108,7 +108,7 @@ class Notices:
 
     def received_payload(self, payload: str) -> None:
         self.received += 1
-        if not self._subscriptions:
+        if not self.waiting:
             # The common case of a worker with no stream open: every write of every
             # worker sends a notice, and nothing here waits for one.
             return
@@ -171,25 +171,30 @@ class NoticeListener:
         task.add_done_callback(self._switches.discard)
 
     async def _listen_as_needed(self) -> None:
-        """LISTEN if anyone waits, else UNLISTEN (on a connection that is open)."""
+        try:
+            started = await self._match_waiting()
+        except Exception as error:
+            # The connection is failing: `_run` reopens it, and listens then if needed.
+            logger.warning("change notices: cannot switch listening (%r)", error)
+            return
+        if started:
+            # What was sent before the LISTEN: everyone reads again.
+            self._notices.wake_all()
+
+    async def _match_waiting(self) -> bool:
+        """LISTEN if anyone waits, else UNLISTEN (on a connection that is open); whether
+        it started listening."""
         async with self._using:
             connection = self.connection
             wanted = self._notices.waiting
             if connection is None or connection.is_closed() or wanted == self.listening:
-                return
-            try:
-                if wanted:
-                    await connection.add_listener(CHANNEL, self._received)
-                else:
-                    await connection.remove_listener(CHANNEL, self._received)
-            except Exception as error:
-                # The connection is failing: `_run` reopens it, and listens then if needed.
-                logger.warning("change notices: cannot switch listening (%r)", error)
-                return
+                return False
+            if wanted:
+                await connection.add_listener(CHANNEL, self._received)
+            else:
+                await connection.remove_listener(CHANNEL, self._received)
             self.listening = wanted
-        if wanted:
-            # What was sent before the LISTEN: everyone reads again.
-            self._notices.wake_all()
+            return wanted
 
     async def stop(self) -> None:
         if self._idle_timer is not None:
@@ -251,10 +256,8 @@ class NoticeListener:
         self.connection = connection
         self.listening = False
         connection.add_termination_listener(lambda _connection: self._lost.set())
-        async with self._using:
-            if self._notices.waiting and not self.listening:
-                await connection.add_listener(CHANNEL, self._received)
-                self.listening = True
+        # `_run` has everyone reread once this returns.
+        await self._match_waiting()
 
     def _received(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
         self._notices.received_payload(payload)

@@ -29,6 +29,11 @@ class Line(NamedTuple):
     msg: str
     fields: dict[str, Any]
 
+    @property
+    def msecs(self) -> float:
+        """As LogRecord.msecs: the milliseconds within the second."""
+        return int((self.created - int(self.created)) * 1000) + 0.0
+
     def as_record(self) -> logging.LogRecord:
         return logging.makeLogRecord(
             {
@@ -37,7 +42,7 @@ class Line(NamedTuple):
                 "levelname": logging.getLevelName(self.levelno),
                 "msg": self.msg,
                 "created": self.created,
-                "msecs": int((self.created - int(self.created)) * 1000) + 0.0,
+                "msecs": self.msecs,
                 **self.fields,
             }
         )

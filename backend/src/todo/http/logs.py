@@ -66,10 +66,9 @@ def record_fields(record: logging.LogRecord) -> dict[str, Any]:
 
 
 def line_fields(line: Line) -> dict[str, Any]:
-    msecs = (line.created - int(line.created)) * 1000
     level = logging.getLevelName(line.levelno)
     return _fields(
-        line.created, msecs, level=level, logger=line.name, msg=line.msg, extra=line.fields
+        line.created, line.msecs, level=level, logger=line.name, msg=line.msg, extra=line.fields
     )
 
 

@@ -193,7 +193,7 @@ bench-quick: install bench-tools ## The same, one short run per operation (~3 mi
 		--output $(CURDIR)/bench/results/quick.md $(BENCH_CONNECTIONS) $(BENCH_ARGS)
 
 .PHONY: bench-profile
-bench-profile: install bench-tools ## py-spy the service's workers under the mixed load, into bench/results/profile.md
+bench-profile: install bench-tools ## py-spy the service, then plain FastAPI, under the mixed load (per request, side by side), into bench/results/profile.md
 	cd backend && PYTHONPATH=$(CURDIR) $(UV) run --locked python -m bench.run \
 		--schema "$(BENCH_SCHEMA)" --command "make bench-profile" --profile mixed --duration 20 \
 		--sqlite-workers 0 --via direct --output $(CURDIR)/bench/results/profile.md \

@@ -54,6 +54,8 @@ STAGES = (
     ),
     ("task rows to JSON (todo.tasks.encode)", ("(todo/tasks/encode.py",)),
 )
+# py-spy's sampling rate, per second.
+RATE = 200
 _IDLE_LEAVES = ("Condition.wait (", "Queue.get (", "Connection._recv (", "Event.wait (")
 
 
@@ -69,17 +71,15 @@ def _location(frame: str) -> str:
     return frame.rpartition("(")[2].rstrip(")")
 
 
-def summarize(paths: Iterable[Path]) -> str:
-    """A Markdown summary: share of busy samples per library and per stage."""
+def _busy(paths: Iterable[Path]) -> tuple[Counter[str], Counter[str], Counter[str]]:
+    """Busy samples by library, by stage (inclusive) and by function (self)."""
     by_library: Counter[str] = Counter()
     by_stage: Counter[str] = Counter()
     by_function: Counter[str] = Counter()
-    busy = 0
     for frames, count in _samples(paths):
         leaf = frames[-1]
         if leaf.startswith(_IDLE_LEAVES):
             continue
-        busy += count
         location = _location(leaf)
         library = next(
             (label for label, prefixes in LIBRARIES if location.startswith(prefixes)),
@@ -90,14 +90,41 @@ def summarize(paths: Iterable[Path]) -> str:
         for label, needles in STAGES:
             if any(needle in frame for frame in frames for needle in needles):
                 by_stage[label] += count
-    if not busy:
-        return "No samples.\n"
-    lines = ["| where the worker was (innermost frame) | share |", "|---|--:|"]
-    lines += [f"| {label} | {count / busy:.0%} |" for label, count in by_library.most_common()]
-    lines += ["", "| stage of a request (inclusive) | share |", "|---|--:|"]
-    lines += [f"| {label} | {by_stage[label] / busy:.0%} |" for label, _ in STAGES]
-    lines += ["", "| hottest functions (self) | share |", "|---|--:|"]
-    lines += [
-        f"| `{function}` | {count / busy:.1%} |" for function, count in by_function.most_common(12)
+    return by_library, by_stage, by_function
+
+
+def compare(ours: tuple[str, list[Path], int], floor: tuple[str, list[Path], int]) -> str:
+    """A Markdown side-by-side: busy microseconds per request, ours against the floor's."""
+    (our_name, our_paths, our_requests), (floor_name, floor_paths, floor_requests) = ours, floor
+    mine, theirs = _busy(our_paths), _busy(floor_paths)
+
+    def per_request(samples: int, requests: int) -> float:
+        return samples * 1e6 / RATE / max(requests, 1)
+
+    def table(title: str, at: int, rows: int | None) -> list[str]:
+        names = set(mine[at]) | set(theirs[at])
+        extra = {
+            name: per_request(mine[at][name], our_requests)
+            - per_request(theirs[at][name], floor_requests)
+            for name in names
+        }
+        ordered = sorted(names, key=lambda name: -abs(extra[name]))[:rows]
+        lines = [f"| {title} | {our_name} | {floor_name} | extra |", "|---|--:|--:|--:|"]
+        for name in ordered:
+            ours_us = per_request(mine[at][name], our_requests)
+            floor_us = per_request(theirs[at][name], floor_requests)
+            lines.append(f"| {name} | {ours_us:.1f} | {floor_us:.1f} | {extra[name]:+.1f} |")
+        return [*lines, ""]
+
+    totals = (
+        f"Busy per request: {our_name} "
+        f"{per_request(sum(mine[0].values()), our_requests):.1f} us over {our_requests} requests, "
+        f"{floor_name} {per_request(sum(theirs[0].values()), floor_requests):.1f} us over "
+        f"{floor_requests}.\n\n"
+    )
+    body = [
+        *table("where the worker was (innermost frame), us/request", 0, None),
+        *table("stage of a request (inclusive), us/request", 1, None),
+        *table("functions (self) by the difference, us/request", 2, 25),
     ]
-    return "\n".join(lines) + "\n"
+    return totals + "\n".join(body)

@@ -458,11 +458,12 @@ def measure_sync(
     )
 
 
-def profile_service(server: Server, operation: str, load: Load, output: Path, command: str) -> None:
-    """py-spy on every worker while wrk drives `operation`; the summary goes to `output`."""
-    with serving(server, WORK / "profile.log") as (url, workers):
+def _profile(server: Server, operation: str, load: Load) -> tuple[list[Path], int]:
+    """py-spy on every worker of `server` while wrk drives `operation`: raws, requests."""
+    label = server.label.replace(" ", "-")
+    with serving(server, WORK / f"profile-{label}.log") as (url, workers):
         run_wrk(url, operation, load, load.warmup_s or 2)
-        raws = [WORK / f"profile-{pid}.raw" for pid in workers]
+        raws = [WORK / f"profile-{label}-{pid}.raw" for pid in workers]
         wrk = subprocess.Popen(
             wrk_command(url, operation, load, load.duration_s + 2),
             stdout=subprocess.PIPE,
@@ -473,7 +474,7 @@ def profile_service(server: Server, operation: str, load: Load, output: Path, co
             subprocess.Popen(
                 [
                     *("py-spy", "record", "--pid", str(pid), "--output", str(raw)),
-                    *("--duration", f"{load.duration_s:.0f}", "--rate", "200"),
+                    *("--duration", f"{load.duration_s:.0f}", "--rate", str(profile.RATE)),
                     *("--nonblocking", "--format", "raw"),
                 ],
                 stdout=subprocess.DEVNULL,
@@ -484,12 +485,23 @@ def profile_service(server: Server, operation: str, load: Load, output: Path, co
         for spy in spies:
             spy.wait()
         stdout, _ = wrk.communicate()
-    rps = next((line for line in stdout.splitlines() if line.startswith("Requests/sec")), "")
+    report = next(line for line in stdout.splitlines() if line.startswith("BENCH {"))
+    figures = json.loads(report.removeprefix("BENCH "))
+    rps = figures["requests"] * 1e6 / figures["duration_us"]
+    return raws, round(rps * load.duration_s)
+
+
+def profile_service(lineup: Lineup, operation: str, load: Load, output: Path, command: str) -> None:
+    """py-spy the service, then plain FastAPI, under `operation`; the summary goes to `output`."""
+    service = _profile(lineup.service, operation, load)
+    framework = _profile(lineup.framework, operation, load)
     output.write_text(
-        f"# Profile: {server.name}, {operation}\n\n"
-        f"`{command}`: py-spy (200 Hz, non-blocking) on each of {len(workers)} worker(s) for "
-        f"{load.duration_s:g} s under wrk at {load.connections} connections ({rps.strip()}). "
-        "Shares are of the samples where the worker was not idle.\n\n" + profile.summarize(raws)
+        f"# Profile: {operation}, {lineup.connection.name}\n\n"
+        f"`{command}`: py-spy ({profile.RATE} Hz, non-blocking) on each worker of the service, "
+        f"then of plain FastAPI, for {load.duration_s:g} s each under wrk at "
+        f"{load.connections} connections. Times are microseconds of samples per request "
+        "served in that time (all workers together).\n\n"
+        + profile.compare(("service", *service), ("plain FastAPI", *framework))
     )
     print(output.read_text(), flush=True)
 
@@ -1075,7 +1087,7 @@ def main(argv: list[str] | None = None) -> int:
         else None
     )
     if args.profile:
-        profile_service(lineups[0].service, args.profile, load, args.output, args.command)
+        profile_service(lineups[0], args.profile, load, args.output, args.command)
         return 0
     for number in range(1, args.runs + 1):
         print(f"round {number} of {args.runs}", flush=True)

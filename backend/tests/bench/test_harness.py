@@ -260,20 +260,26 @@ def test_the_report_compares_medians_and_names_what_misses_the_bar() -> None:
     ]
 
 
-def test_the_profile_summary_charges_each_sample_to_its_library(tmp_path: Path) -> None:
-    raw = tmp_path / "worker.raw"
-    raw.write_text(
+def test_the_profile_charges_each_sample_to_its_library_per_request(tmp_path: Path) -> None:
+    ours, floor = tmp_path / "ours.raw", tmp_path / "floor.raw"
+    ours.write_text(
         "run (uvicorn/server.py:1);solve_dependencies (fastapi/dependencies/utils.py:2);"
         "execute (asyncpg/connection.py:3) 3\n"
         "run (uvicorn/server.py:1);dump_json (pydantic/type_adapter.py:4) 1\n"
         "_bootstrap (threading.py:5);wait (threading.py:6);Condition.wait (threading.py:7) 50\n"
     )
+    floor.write_text("run (uvicorn/server.py:1);execute (asyncpg/connection.py:3) 2\n")
 
-    summary = profile.summarize([raw])
+    # At 200 Hz a sample is 5000 us: over 10 requests, 500 us each.
+    summary = profile.compare(("service", [ours], 10), ("floor", [floor], 20))
 
-    assert "| asyncpg | 75% |" in summary
-    assert "| pydantic (validation, JSON) | 25% |" in summary
-    assert "| FastAPI dependency resolution (solve_dependencies) | 75% |" in summary
+    assert "Busy per request: service 2000.0 us over 10 requests, floor 500.0 us over 20" in summary
+    assert "| asyncpg | 1500.0 | 500.0 | +1000.0 |" in summary
+    assert "| pydantic (validation, JSON) | 500.0 | 0.0 | +500.0 |" in summary
+    assert (
+        "| FastAPI dependency resolution (solve_dependencies) | 1500.0 | 0.0 | +1500.0 |" in summary
+    )
+    assert "| execute (asyncpg/connection.py:3) | 1500.0 | 500.0 | +1000.0 |" in summary
 
 
 def test_the_reference_has_the_services_default_pool() -> None:

@@ -318,6 +318,28 @@ async def test_a_statement_slower_than_the_command_timeout_is_cut_off(
     assert await count_tasks(service.database) == 2
 
 
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_a_statement_whose_answer_never_comes_is_cut_off_at_the_command_timeout(
+    service: ProxiedService, method: str
+) -> None:
+    assert (await service.create()).status_code == 201
+    # Silent from now on, both ways. The connection was given back just now, so
+    # it is lent without a ping: the statement is sent and nothing answers.
+    service.proxy.blackhole()
+
+    response, elapsed = await service.timed(method, "/api/tasks", json={"title": "Unanswered"})
+
+    if method == "GET":
+        assert_unavailable(response)
+    else:
+        assert_write_failed(response, service.database)
+    # The command timeout (2 s here, a little more where the server has its own).
+    assert 2.0 <= elapsed < 2.0 + 1.0
+    assert service.database.pool_checked_out() == 0
+    await service.proxy.restore()
+    assert (await service.create("Back")).status_code == 201
+
+
 async def test_no_free_connection_in_the_pool_is_a_503(service: ProxiedService) -> None:
     # Both of the pool's connections held, each in a transaction.
     async with service.database.transaction(), service.database.transaction():

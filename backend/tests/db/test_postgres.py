@@ -11,7 +11,11 @@ from tests.conftest import DatabaseUrls
 from tests.environment import only_on
 from todo.config import Settings
 from todo.db import Database, planned_each_time
-from todo.db.postgres import SERVER_TIMEOUT_FIRST_SECONDS, uses_transaction_pooling
+from todo.db.postgres import (
+    SERVER_TIMEOUT_FIRST_SECONDS,
+    client_statement_timeout,
+    uses_transaction_pooling,
+)
 from todo.db.postgres_pool import ping_due
 from todo.db.urls import parse_database_url
 
@@ -46,7 +50,9 @@ async def connect_arguments(
     connect = asyncpg.connect
 
     async def capture(*args: Any, **kwargs: Any) -> Any:
-        pool.update(kwargs)
+        if not pool:
+            # The pool's first connection (the engine's, later, connects through here too).
+            pool.update(kwargs)
         return await connect(*args, **kwargs)
 
     monkeypatch.setattr(asyncpg, "connect", capture)
@@ -137,9 +143,14 @@ async def test_a_direct_connection_keeps_asyncpgs_statement_cache(
         assert arguments["timeout"] == settings.database_connect_timeout
         # The server's statement timeout fires first, so a cut-off write never lands later.
         assert arguments["server_settings"]["statement_timeout"] == "10000"
-        assert arguments["command_timeout"] == (
-            settings.database_command_timeout + SERVER_TIMEOUT_FIRST_SECONDS
-        )
+    assert engine["command_timeout"] == (
+        settings.database_command_timeout + SERVER_TIMEOUT_FIRST_SECONDS
+    )
+    # The pool's statements are bounded by the runner, by the same limit (todo.db.deadlines).
+    assert "command_timeout" not in pool
+    assert client_statement_timeout(parse_database_url(database_urls.direct), settings) == (
+        settings.database_command_timeout + SERVER_TIMEOUT_FIRST_SECONDS
+    )
 
 
 @only_on("postgresql")

@@ -16,6 +16,7 @@ from todo.config import Settings
 from todo.db.notices import NoticeListener, Notices
 from todo.db.outages import as_service_error
 from todo.db.postgres import (
+    client_statement_timeout,
     connect_timeout,
     create_listener_connect_kwargs,
     create_postgres_engine,
@@ -77,6 +78,7 @@ class Database:
                 create_postgres_pool(self.engine, target, settings),
                 self.engine.dialect,
                 acquire_timeout=self.acquire_timeout,
+                statement_timeout=client_statement_timeout(target, settings),
                 writes_in_transaction=uses_transaction_pooling(target, settings),
                 listeners=self.listeners,
             )

@@ -32,6 +32,18 @@ def uses_transaction_pooling(target: DatabaseTarget, settings: Settings) -> bool
     return settings.database_pool_mode == "transaction"
 
 
+def client_statement_timeout(target: DatabaseTarget, settings: Settings) -> float:
+    """How long the client lets one statement run before it cuts the connection.
+
+    Where the server can be given a statement timeout of its own (not behind
+    PgBouncer), the client waits a little longer, so that the server, which
+    knows whether the statement was done, gives up first.
+    """
+    if uses_transaction_pooling(target, settings):
+        return settings.database_command_timeout
+    return settings.database_command_timeout + SERVER_TIMEOUT_FIRST_SECONDS
+
+
 def _unique_statement_name() -> str:
     return f"__asyncpg_{uuid4().hex}__"
 
@@ -44,7 +56,7 @@ def connect_arguments(target: DatabaseTarget, settings: Settings) -> dict[str, A
     """What every connection to `target` is opened with, beside its URL."""
     connect_args: dict[str, Any] = {
         "timeout": connect_timeout(target, settings),
-        "command_timeout": settings.database_command_timeout,
+        "command_timeout": client_statement_timeout(target, settings),
         **target.connect_args,
     }
     if uses_transaction_pooling(target, settings):
@@ -66,7 +78,6 @@ def connect_arguments(target: DatabaseTarget, settings: Settings) -> dict[str, A
             "statement_timeout": str(timeout_ms),
             **connect_args.get("server_settings", {}),
         }
-        connect_args["command_timeout"] += SERVER_TIMEOUT_FIRST_SECONDS
     return connect_args
 
 
@@ -110,6 +121,9 @@ def create_postgres_pool(
     connect_kwargs = {**url_kwargs, **connect_arguments(target, settings)}
     for name in _DIALECT_ONLY:
         connect_kwargs.pop(name, None)
+    # The runner bounds each statement itself (todo.db.deadlines), with one timer
+    # for all, rather than asyncpg with one for each protocol step.
+    connect_kwargs.pop("command_timeout", None)
     ping_timeout = (
         connect_kwargs["timeout"]
         if uses_transaction_pooling(target, settings)

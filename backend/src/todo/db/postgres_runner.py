@@ -18,15 +18,16 @@ transaction. A read there is its two round trips rather than four.
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import asyncpg
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import Executable
 
+from todo.db.deadlines import Deadlines, Watch
 from todo.db.outages import DatabaseUnavailableError, Outage, as_service_error
 from todo.db.postgres_pool import PostgresPool
 from todo.db.statements import (
@@ -40,6 +41,8 @@ from todo.db.turns import Turns
 
 logger = logging.getLogger("todo.db")
 
+_T = TypeVar("_T")
+
 
 class PostgresRunner:
     def __init__(
@@ -48,12 +51,15 @@ class PostgresRunner:
         dialect: Dialect,
         *,
         acquire_timeout: float,
+        statement_timeout: float,
         writes_in_transaction: bool,
         listeners: list[StatementListener],
     ) -> None:
         self._pool = pool
         self._statements = StatementCache(dialect)
         self._acquire_timeout = acquire_timeout
+        # Every statement, BEGIN and COMMIT is cut off past this (todo.db.deadlines).
+        self._deadlines = Deadlines(statement_timeout)
         self.writes_in_transaction = writes_in_transaction
         self._listeners = listeners
         # One turn per connection the pool can lend, handed out first come,
@@ -96,6 +102,8 @@ class PostgresRunner:
         # committed: in autocommit the statement is its own commit.
         in_doubt = write and not in_transaction
         abandoned = False
+        # The statement with its BEGIN and COMMIT: a single round of work, one limit.
+        watch = self._deadlines.start(connection)
         try:
             self._announce(compiled.sql)
             if not in_transaction:
@@ -111,11 +119,12 @@ class PostgresRunner:
             await connection.execute("COMMIT")
             return rows
         except BaseException as error:
-            failure, abandoned = _failure(error, in_doubt=in_doubt)
+            failure, abandoned = _failure(_timed_out(watch, error), in_doubt=in_doubt)
             if failure is error:
                 raise
             raise failure from error
         finally:
+            self._deadlines.end(watch)
             await self._checkin(connection, abandoned=abandoned)
 
     async def _fetch(
@@ -155,7 +164,7 @@ class PostgresRunner:
                 raise
             self._announce("COMMIT")
             commit_sent = True
-            await connection.execute("COMMIT")
+            await self.watched(connection, connection.execute("COMMIT"))
         except BaseException as error:
             failure, abandoned = _failure(error, in_doubt=commit_sent)
             if failure is error:
@@ -170,7 +179,7 @@ class PostgresRunner:
             connection = await self._checkout()
             try:
                 self._announce(begin)
-                await connection.execute(begin)
+                await self.watched(connection, connection.execute(begin))
             except BaseException as error:
                 await self._checkin(connection, abandoned=True)
                 failure, _ = _failure(error, in_doubt=False)
@@ -188,7 +197,20 @@ class PostgresRunner:
         # One that cannot is still in a transaction, and `_checkin` discards it.
         with contextlib.suppress(Exception):
             self._announce("ROLLBACK")
-            await connection.execute("ROLLBACK")
+            await self.watched(connection, connection.execute("ROLLBACK"))
+
+    async def watched(self, connection: asyncpg.Connection, step: Awaitable[_T]) -> _T:
+        """`step` on `connection`, cut off (TimeoutError) past the statement timeout."""
+        watch = self._deadlines.start(connection)
+        try:
+            return await step
+        except BaseException as error:
+            timed_out = _timed_out(watch, error)
+            if timed_out is error:
+                raise
+            raise timed_out from error
+        finally:
+            self._deadlines.end(watch)
 
     def _announce(self, sql: str) -> None:
         for listener in self._listeners:
@@ -247,17 +269,27 @@ class PostgresTransaction:
     ) -> Sequence[Row]:
         compiled = self._runner._statements[statement]
         self._runner._announce(compiled.sql)
-        records = await self._runner._fetch(self._connection, compiled, compiled.arguments(params))
-        return compiled.rows(records)
+        fetching = self._runner._fetch(self._connection, compiled, compiled.arguments(params))
+        return compiled.rows(await self._runner.watched(self._connection, fetching))
 
     async def run_many(self, statement: Executable, params: Sequence[Params]) -> None:
         if not params:
             return
         compiled = self._runner._statements[statement]
         self._runner._announce(compiled.sql)
-        await self._connection.executemany(
-            compiled.sql, [compiled.arguments(each) for each in params]
+        await self._runner.watched(
+            self._connection,
+            self._connection.executemany(
+                compiled.sql, [compiled.arguments(each) for each in params]
+            ),
         )
+
+
+def _timed_out(watch: Watch, error: BaseException) -> BaseException:
+    """`error`, or a TimeoutError when it came of the watch cutting the connection off."""
+    if watch.expired and isinstance(error, Exception):
+        return TimeoutError(f"the statement ran longer than the limit: {error!r}")
+    return error
 
 
 def _failure(error: BaseException, *, in_doubt: bool) -> tuple[BaseException, bool]:

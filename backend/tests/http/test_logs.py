@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from todo.config import Settings
 from todo.db import Database
+from todo.http.log_buffer import Line
 from todo.http.logs import (
     HANDLER_NAME,
     JsonFormatter,
@@ -197,6 +198,34 @@ def test_the_text_format_is_key_value() -> None:
     assert " level=INFO logger=todo.access msg=request " in line
     assert " route=/api/tasks/{task_id} status=200 user_id=- " in line
     assert line.endswith(' note="has \\"quotes\\" and spaces"')
+
+
+@pytest.mark.parametrize("formatter", [JsonFormatter(), KeyValueFormatter()])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {
+            "method": "GET",
+            "route": "/api/tasks/{task_id}",
+            "status": 200,
+            "duration_ms": 1.5,
+            "request_id": "0123abcd" * 4,
+            "user_id": None,
+        },
+        {"note": 'has "quotes" and spaces', "count": 3},
+        # A field named as one of the line's own replaces it in place.
+        {"msg": "replaced", "status": 404},
+        {},
+    ],
+)
+def test_a_line_queued_as_its_fields_is_the_line_its_record_makes(
+    formatter: JsonFormatter | KeyValueFormatter, fields: dict[str, Any]
+) -> None:
+    # 12:34:56.789 on 2026-12-08, and a time just below a whole second.
+    for created in (1796733296.789, 1796733296.9999):
+        line = Line(created, logging.INFO, "todo.access", "request", fields)
+
+        assert formatter.format_line(line) == formatter.format(line.as_record())
 
 
 @pytest.mark.parametrize(

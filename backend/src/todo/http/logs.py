@@ -43,6 +43,16 @@ def _timestamp(created: float, msecs: float) -> str:
     return f"{_second(int(created))}.{int(msecs):03d}Z"
 
 
+# The fields every line starts with, which a record's own may not replace in a fast line.
+_HEAD_FIELDS = frozenset(("ts", "level", "logger", "msg"))
+
+
+@lru_cache(maxsize=64)
+def _key_value_head(levelno: int, logger: str, msg: str) -> str:
+    # A line written on every request has the same level, logger and message each time.
+    return _key_values({"level": logging.getLevelName(levelno), "logger": logger, "msg": msg})
+
+
 def _fields(
     created: float, msecs: float, *, level: str, logger: str, msg: str, extra: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -93,7 +103,17 @@ class KeyValueFormatter(logging.Formatter):
         return line
 
     def format_line(self, line: Line) -> str:
-        return _key_values(line_fields(line))
+        fields = line.fields
+        if not _HEAD_FIELDS.isdisjoint(fields):
+            return _key_values(line_fields(line))
+        # As _key_values(line_fields(line)) writes it, with the constant part made once.
+        second = int(line.created)
+        milliseconds = int((line.created - second) * 1000)
+        head = _key_value_head(line.levelno, line.name, line.msg)
+        start = f"ts={_second(second)}.{milliseconds:03d}Z {head}"
+        if not fields:
+            return start
+        return start + " " + " ".join([f"{key}={_value(value)}" for key, value in fields.items()])
 
 
 def _key_values(fields: Mapping[str, Any]) -> str:

@@ -74,7 +74,7 @@ class BufferedStreamHandler(logging.StreamHandler[TextIO]):
         self.interval = interval
         self.max_records = max_records
         self._lines: deque[str] = deque()
-        # Held while the queued records are formatted and written, so that they go out in order.
+        # Held while the queued lines are written, so that they go out in order.
         self._writing = threading.Lock()
         self._stopping = threading.Event()
         self._flusher: threading.Thread | None = None

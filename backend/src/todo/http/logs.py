@@ -107,10 +107,8 @@ class KeyValueFormatter(logging.Formatter):
         if not _HEAD_FIELDS.isdisjoint(fields):
             return _key_values(line_fields(line))
         # As _key_values(line_fields(line)) writes it, with the constant part made once.
-        second = int(line.created)
-        milliseconds = int((line.created - second) * 1000)
         head = _key_value_head(line.levelno, line.name, line.msg)
-        start = f"ts={_second(second)}.{milliseconds:03d}Z {head}"
+        start = f"ts={_timestamp(line.created, line.msecs)} {head}"
         if not fields:
             return start
         return start + " " + " ".join([f"{key}={_value(value)}" for key, value in fields.items()])
